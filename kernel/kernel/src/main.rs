@@ -1,0 +1,8 @@
+//! The bootable kernel (to be written).
+#![no_std]
+#![no_main]
+
+#[panic_handler]
+fn panic(_: &core::panic::PanicInfo) -> ! {
+    loop {}
+}
