@@ -1,0 +1,58 @@
+//! Hardware interrupts through the 8259 PICs (remapped to vectors 32..48).
+//!
+//! Invariant: `interrupt_depth` in the per-CPU data is non-zero exactly
+//! while a handler runs, which is how blocking in interrupt context is
+//! detected.
+
+use crate::arch::percpu::this_cpu;
+use crate::sched::sync::IrqSpinlock;
+use core::sync::atomic::{AtomicU64, Ordering};
+use pic8259::ChainedPics;
+
+/// First vector of the master PIC.
+pub const PIC_BASE_VECTOR: u8 = 32;
+/// IRQ line of the PIT.
+pub const TIMER_IRQ: u8 = 0;
+/// IRQ line of COM1.
+pub const SERIAL_IRQ: u8 = 4;
+
+// SAFETY (of the constant): 32..48 do not collide with exceptions.
+static PICS: IrqSpinlock<ChainedPics> =
+    IrqSpinlock::new(unsafe { ChainedPics::new(PIC_BASE_VECTOR, PIC_BASE_VECTOR + 8) });
+
+/// Interrupts handled per IRQ line.
+pub static IRQ_COUNTS: [AtomicU64; 16] = [const { AtomicU64::new(0) }; 16];
+
+/// Initialises both PICs and unmasks the timer, cascade and COM1 lines.
+pub fn init() {
+    let mut pics = PICS.lock();
+    // SAFETY: standard 8259 initialisation on the PC's fixed ports, done
+    // once with interrupts disabled.
+    unsafe {
+        pics.initialize();
+        let master_mask = !((1u8 << TIMER_IRQ) | (1 << 2) | (1 << SERIAL_IRQ));
+        pics.write_masks(master_mask, 0xff);
+    }
+}
+
+/// Dispatches IRQ `line`; returns the stack pointer to resume (the timer
+/// may switch threads).
+pub fn handle_irq(line: u8, stack_pointer: u64) -> u64 {
+    let cpu = this_cpu();
+    cpu.interrupt_depth.fetch_add(1, Ordering::Relaxed);
+    cpu.current_vector.store(u32::from(PIC_BASE_VECTOR + line), Ordering::Relaxed);
+    IRQ_COUNTS[usize::from(line)].fetch_add(1, Ordering::Relaxed);
+    match line {
+        TIMER_IRQ => crate::time::on_tick(),
+        SERIAL_IRQ => crate::console::on_serial_interrupt(),
+        _ => {}
+    }
+    // SAFETY: we are in the handler of exactly this interrupt.
+    unsafe { PICS.lock().notify_end_of_interrupt(PIC_BASE_VECTOR + line) };
+    cpu.interrupt_depth.fetch_sub(1, Ordering::Relaxed);
+    if line == TIMER_IRQ {
+        crate::sched::on_timer_tick(stack_pointer)
+    } else {
+        stack_pointer
+    }
+}

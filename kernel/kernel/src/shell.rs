@@ -1,0 +1,222 @@
+//! The interactive shell on the serial console.
+//!
+//! Invariants: it reads through the device table (`serial0`), never
+//! directly from the UART; a bad command prints an error and the shell
+//! carries on; `shutdown` is the only way out.
+
+use crate::{memory, pci, println, print, sched, time};
+use line_editor::{Feed, LineEditor, split_words};
+
+/// The prompt printed before each command.
+pub const PROMPT: &str = "> ";
+const MAX_LINE: usize = 256;
+
+struct Command {
+    name: &'static str,
+    usage: &'static str,
+    help: &'static str,
+    run: fn(&[&str]),
+}
+
+const COMMANDS: &[Command] = &[
+    Command { name: "help", usage: "help", help: "list the commands", run: help },
+    Command { name: "mem", usage: "mem", help: "physical frames and kernel heap in use", run: mem },
+    Command { name: "pci", usage: "pci", help: "PCI functions with their BARs and IRQ lines", run: pci_list },
+    Command { name: "threads", usage: "threads", help: "kernel threads and their states", run: threads },
+    Command { name: "uptime", usage: "uptime", help: "time since boot", run: uptime },
+    Command { name: "devices", usage: "devices", help: "the device table", run: devices },
+    Command { name: "stats", usage: "stats", help: "interrupt and scheduler counters", run: stats },
+    Command { name: "log", usage: "log LEVEL", help: "set the log level (off|error|warn|info|debug|trace)", run: log_level },
+    Command {
+        name: "crash",
+        usage: "crash read|write ADDR | crash invalid-opcode | crash panic",
+        help: "deliberately crash the kernel (tests the fault report)",
+        run: crash,
+    },
+    Command { name: "shutdown", usage: "shutdown", help: "power off (QEMU exits)", run: shutdown },
+];
+
+/// Runs the shell on the current thread; never returns.
+pub fn run(boot_started_tsc: u64) -> ! {
+    sched::rename_current("shell");
+    let (_, console) = crate::devices::open("serial0").expect("serial0 is registered at boot");
+    let boot_us = time::timestamp_delta_us(crate::arch::read_timestamp() - boot_started_tsc);
+    log::info!("reached shell prompt in {} ms (since the kernel's first instruction)", boot_us / 1000);
+    let mut editor = LineEditor::new(MAX_LINE);
+    print!("{PROMPT}");
+    let mut buffer = [0u8; 64];
+    loop {
+        let count = match console.read(&mut buffer) {
+            Ok(count) => count,
+            Err(error) => {
+                log::error!("console read failed: {error}");
+                continue;
+            }
+        };
+        for &byte in &buffer[..count] {
+            match editor.feed(byte) {
+                Feed::Nothing => {}
+                Feed::Echo(byte) => print!("{}", byte as char),
+                Feed::Erase => print!("\x08 \x08"),
+                Feed::EraseMany(count) => {
+                    for _ in 0..count {
+                        print!("\x08 \x08");
+                    }
+                }
+                Feed::Bell => print!("\x07"),
+                Feed::Cancel => print!("^C\n{PROMPT}"),
+                Feed::Line(line) => {
+                    println!();
+                    execute(&line);
+                    print!("{PROMPT}");
+                }
+            }
+        }
+    }
+}
+
+/// Runs one command line.
+pub fn execute(line: &str) {
+    let words: alloc::vec::Vec<&str> = split_words(line).collect();
+    let Some((&name, arguments)) = words.split_first() else { return };
+    match COMMANDS.iter().find(|command| command.name == name) {
+        Some(command) => (command.run)(arguments),
+        None => println!("unknown command '{name}' (type 'help')"),
+    }
+}
+
+fn help(_: &[&str]) {
+    for command in COMMANDS {
+        println!("  {:<10} {:<48} {}", command.name, command.usage, command.help);
+    }
+}
+
+fn mem(_: &[&str]) {
+    let (free, used, total) = memory::frames::counts();
+    println!(
+        "frames: total {total}, free {free}, used {used} ({} KiB free of {} KiB)",
+        free * 4,
+        total * 4
+    );
+    let (size, in_use) = memory::heap::stats();
+    println!(
+        "heap: size {} KiB, used {} KiB, free {} KiB, grew {} times",
+        size / 1024,
+        in_use / 1024,
+        (size - in_use) / 1024,
+        memory::heap::GROWTHS.load(core::sync::atomic::Ordering::Relaxed)
+    );
+}
+
+fn pci_list(_: &[&str]) {
+    for function in pci::devices() {
+        println!(
+            "{} {:04x}:{:04x} {:02x}.{:02x} {} irq {}",
+            function.address,
+            function.vendor_id,
+            function.device_id,
+            function.class,
+            function.subclass,
+            pci_config::class_name(function.class, function.subclass),
+            function.interrupt_line
+        );
+        for (index, bar) in function.bars.iter().enumerate() {
+            match bar {
+                Some(pci_config::Bar::Memory { base, size, prefetchable, is_64bit }) => println!(
+                    "    BAR{index} mem {base:#x} size {size:#x}{}{}",
+                    if *is_64bit { " 64-bit" } else { "" },
+                    if *prefetchable { " prefetchable" } else { "" }
+                ),
+                Some(pci_config::Bar::Io { port, size }) => println!("    BAR{index} io {port:#x} size {size:#x}"),
+                None => {}
+            }
+        }
+    }
+}
+
+fn threads(_: &[&str]) {
+    println!("{:>4}  {:<9} {:>8}  NAME", "ID", "STATE", "TICKS");
+    for thread in sched::threads() {
+        println!("{:>4}  {:<9} {:>8}  {}", thread.id, thread.state.name(), thread.ticks, thread.name);
+    }
+}
+
+fn uptime(_: &[&str]) {
+    let micros = time::uptime_us();
+    println!(
+        "up {}.{:03} s ({} ticks at {} Hz)",
+        micros / 1_000_000,
+        (micros / 1000) % 1000,
+        time::ticks(),
+        time::TICK_HZ
+    );
+}
+
+fn devices(_: &[&str]) {
+    println!("{:<12} {:<10} OPEN", "NAME", "CLASS");
+    for device in crate::devices::list() {
+        println!("{:<12} {:<10} {}", device.name, device.class, device.open_count);
+    }
+}
+
+fn stats(_: &[&str]) {
+    use core::sync::atomic::Ordering::Relaxed;
+    println!("timer interrupts: {}", crate::interrupts::IRQ_COUNTS[0].load(Relaxed));
+    println!("serial interrupts: {}", crate::interrupts::IRQ_COUNTS[4].load(Relaxed));
+    println!("context switches: {}", sched::CONTEXT_SWITCHES.load(Relaxed));
+    println!("refused blocking calls: {}", sched::BLOCKING_VIOLATIONS.load(Relaxed));
+    println!("console input dropped: {}", crate::console::INPUT_DROPPED.load(Relaxed));
+}
+
+fn log_level(arguments: &[&str]) {
+    match arguments {
+        [name] => match crate::console::parse_level(name) {
+            Some(level) => {
+                log::set_max_level(level);
+                println!("log level set to {name}");
+            }
+            None => println!("log: unknown level '{name}' (expected off|error|warn|info|debug|trace)"),
+        },
+        _ => println!("usage: log LEVEL"),
+    }
+}
+
+fn parse_address(text: &str) -> Option<u64> {
+    let digits = text.strip_prefix("0x").or_else(|| text.strip_prefix("0X"))?;
+    u64::from_str_radix(digits, 16).ok()
+}
+
+fn crash(arguments: &[&str]) {
+    match arguments {
+        ["read", address] | ["write", address] => {
+            let Some(address) = parse_address(address) else {
+                println!("crash: '{address}' is not a hex address like 0xdead000");
+                return;
+            };
+            println!("crashing the kernel: {} at {address:#x}", arguments[0]);
+            let pointer = address as *mut u8;
+            if arguments[0] == "read" {
+                // SAFETY: none — this deliberately dereferences an arbitrary
+                // address so the fault reporter can be seen working.
+                let value = unsafe { pointer.read_volatile() };
+                println!("read {value:#x} (no fault)");
+            } else {
+                // SAFETY: as above, deliberately.
+                unsafe { pointer.write_volatile(0x42) };
+                println!("wrote (no fault)");
+            }
+        }
+        ["invalid-opcode"] => {
+            println!("crashing the kernel: ud2");
+            // SAFETY: raises #UD on purpose; the handler reports it.
+            unsafe { core::arch::asm!("ud2") };
+        }
+        ["panic"] => panic!("panic requested from the shell"),
+        _ => println!("usage: crash read|write ADDR | crash invalid-opcode | crash panic"),
+    }
+}
+
+fn shutdown(_: &[&str]) {
+    println!("shutting down");
+    crate::arch::power_off();
+}
