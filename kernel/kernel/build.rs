@@ -11,7 +11,10 @@ fn main() {
     let manifest = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap());
     let target = std::env::var("TARGET").unwrap_or_default();
     if target == "x86_64-unknown-none" {
-        println!("cargo:rustc-link-arg-bins=-T{}", manifest.join("linker.ld").display());
+        println!(
+            "cargo:rustc-link-arg-bins=-T{}",
+            manifest.join("linker.ld").display()
+        );
         println!("cargo:rustc-link-arg-bins=--no-pie");
         println!("cargo:rustc-link-arg-bins=-zmax-page-size=4096");
     }

@@ -145,7 +145,6 @@ boot_tsc: .quad 0
 
 unsafe extern "C" {
     static boot_tsc: u64;
-    static boot_stack_bottom: u8;
 }
 
 /// The time-stamp counter value read by the very first instruction of the
@@ -154,12 +153,6 @@ pub fn boot_timestamp() -> u64 {
     // SAFETY: `boot_tsc` is written once by the 32-bit entry code before any
     // Rust runs and never written again.
     unsafe { core::ptr::addr_of!(boot_tsc).read_volatile() }
-}
-
-/// Lowest address of the boot stack (for guard checks and reporting).
-pub fn boot_stack_bottom_address() -> u64 {
-    // SAFETY: only the address of the linker symbol is taken.
-    unsafe { core::ptr::addr_of!(boot_stack_bottom) as u64 }
 }
 
 /// `hvm_start_info.magic`.
@@ -257,18 +250,21 @@ pub unsafe fn read_start_info(address: u64) -> Result<BootInfo, BadStartInfo> {
     // is identity-mapped; the structure is plain data.
     let start = unsafe { &*(address as *const HvmStartInfo) };
     if start.magic != START_INFO_MAGIC {
-        return Err(BadStartInfo("start info magic is wrong (not booted through PVH?)"));
+        return Err(BadStartInfo(
+            "start info magic is wrong (not booted through PVH?)",
+        ));
     }
     if start.memory_map_address == 0 || start.memory_map_entries == 0 {
-        return Err(BadStartInfo("start info has no memory map (PVH version 0?)"));
+        return Err(BadStartInfo(
+            "start info has no memory map (PVH version 0?)",
+        ));
     }
     let entries = (start.memory_map_entries as usize).min(MAX_MEMORY_REGIONS);
     for index in 0..entries {
         // SAFETY: the loader provides `memory_map_entries` entries at this
         // identity-mapped physical address.
-        let entry = unsafe {
-            &*((start.memory_map_address as *const HvmMemoryMapEntry).add(index))
-        };
+        let entry =
+            unsafe { &*((start.memory_map_address as *const HvmMemoryMapEntry).add(index)) };
         info.regions[index] = MemoryRegion {
             start: entry.address,
             length: entry.size,

@@ -71,11 +71,14 @@ pub fn init() {
     let uart = unsafe { Uart16550::new_port(COM1) }.expect("COM1 port range is valid");
     let mut serial = SERIAL.lock();
     serial.uart = Some(uart);
-    let config = Config { interrupts: IER::DATA_READY, ..Config::default() };
-    if let Some(uart) = serial.uart.as_mut() {
-        if uart.init(config).is_err() {
-            serial.uart = None;
-        }
+    let config = Config {
+        interrupts: IER::DATA_READY,
+        ..Config::default()
+    };
+    if let Some(uart) = serial.uart.as_mut()
+        && uart.init(config).is_err()
+    {
+        serial.uart = None;
     }
 }
 
@@ -114,7 +117,9 @@ pub fn on_serial_interrupt() {
     let mut received = false;
     {
         let mut serial = SERIAL.lock();
-        let Some(uart) = serial.uart.as_mut() else { return };
+        let Some(uart) = serial.uart.as_mut() else {
+            return;
+        };
         let mut input = INPUT.lock();
         while let Ok(byte) = uart.try_receive_byte() {
             if input.len() < INPUT_CAPACITY {
@@ -163,7 +168,10 @@ impl log::Log for Logger {
             return;
         }
         let micros = crate::time::uptime_us();
-        let target = record.target().strip_prefix("kernel::").unwrap_or(record.target());
+        let target = record
+            .target()
+            .strip_prefix("kernel::")
+            .unwrap_or(record.target());
         print(format_args!(
             "[{:5}.{:06}] {:<5} {}: {}\n",
             micros / 1_000_000,

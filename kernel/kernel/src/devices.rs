@@ -40,7 +40,9 @@ impl Device for SerialConsole {
 pub fn init() {
     let mut table = DeviceTable::new();
     let name = table.next_name("serial");
-    table.register(&name, Arc::new(SerialConsole)).expect("first device registers");
+    table
+        .register(&name, Arc::new(SerialConsole))
+        .expect("first device registers");
     *TABLE.lock() = Some(table);
 }
 
@@ -77,7 +79,11 @@ fn close_bookkeeping(id: DeviceId) {
 
 /// Closes a device opened with [`open`].
 pub fn close(id: DeviceId) -> Result<(), DeviceError> {
-    let device = TABLE.lock().as_ref().ok_or(DeviceError::NotFound)?.get(id)?;
+    let device = TABLE
+        .lock()
+        .as_ref()
+        .ok_or(DeviceError::NotFound)?
+        .get(id)?;
     let result = device.close();
     close_bookkeeping(id);
     result
@@ -85,5 +91,9 @@ pub fn close(id: DeviceId) -> Result<(), DeviceError> {
 
 /// Every registered device.
 pub fn list() -> Vec<DeviceInfo> {
-    TABLE.lock().as_ref().map(DeviceTable::list).unwrap_or_default()
+    TABLE
+        .lock()
+        .as_ref()
+        .map(DeviceTable::list)
+        .unwrap_or_default()
 }

@@ -16,9 +16,11 @@ pub const TIMER_IRQ: u8 = 0;
 /// IRQ line of COM1.
 pub const SERIAL_IRQ: u8 = 4;
 
-// SAFETY (of the constant): 32..48 do not collide with exceptions.
-static PICS: IrqSpinlock<ChainedPics> =
-    IrqSpinlock::new(unsafe { ChainedPics::new(PIC_BASE_VECTOR, PIC_BASE_VECTOR + 8) });
+static PICS: IrqSpinlock<ChainedPics> = IrqSpinlock::new(
+    // SAFETY: vectors 32..48 do not collide with CPU exceptions and nothing
+    // else uses them.
+    unsafe { ChainedPics::new(PIC_BASE_VECTOR, PIC_BASE_VECTOR + 8) },
+);
 
 /// Interrupts handled per IRQ line.
 pub static IRQ_COUNTS: [AtomicU64; 16] = [const { AtomicU64::new(0) }; 16];
@@ -40,7 +42,8 @@ pub fn init() {
 pub fn handle_irq(line: u8, stack_pointer: u64) -> u64 {
     let cpu = this_cpu();
     cpu.interrupt_depth.fetch_add(1, Ordering::Relaxed);
-    cpu.current_vector.store(u32::from(PIC_BASE_VECTOR + line), Ordering::Relaxed);
+    cpu.current_vector
+        .store(u32::from(PIC_BASE_VECTOR + line), Ordering::Relaxed);
     IRQ_COUNTS[usize::from(line)].fetch_add(1, Ordering::Relaxed);
     match line {
         TIMER_IRQ => crate::time::on_tick(),

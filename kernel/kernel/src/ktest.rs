@@ -18,6 +18,7 @@ use alloc::vec::Vec;
 pub type TestResult = Result<(), String>;
 
 /// One registered test.
+#[repr(C)]
 pub struct KernelTest {
     /// `module::name`.
     pub name: &'static str,
@@ -52,8 +53,8 @@ macro_rules! ensure {
 }
 
 unsafe extern "C" {
-    static __start_kernel_tests: [KernelTest; 0];
-    static __stop_kernel_tests: [KernelTest; 0];
+    static __start_kernel_tests: u8;
+    static __stop_kernel_tests: u8;
 }
 
 /// Every registered test, sorted by name.
@@ -88,7 +89,11 @@ pub fn run(options: TestOptions<'_>) -> ! {
     crate::sched::rename_current("ktest");
     let tests: Vec<_> = all_tests()
         .into_iter()
-        .filter(|test| options.filter.is_none_or(|filter| test.name.contains(filter)))
+        .filter(|test| {
+            options
+                .filter
+                .is_none_or(|filter| test.name.contains(filter))
+        })
         .collect();
     println!("ktest: running {} tests", tests.len());
     let (mut passed, mut failed) = (0, 0);
@@ -107,5 +112,9 @@ pub fn run(options: TestOptions<'_>) -> ! {
         }
     }
     println!("{passed} passed, {failed} failed");
-    exit_qemu(if failed == 0 { QemuExit::Success } else { QemuExit::TestsFailed })
+    exit_qemu(if failed == 0 {
+        QemuExit::Success
+    } else {
+        QemuExit::TestsFailed
+    })
 }

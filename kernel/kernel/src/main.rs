@@ -35,7 +35,12 @@ struct CommandLine<'a> {
 }
 
 fn parse_command_line(text: &str) -> CommandLine<'_> {
-    let mut options = CommandLine { run_tests: false, test_filter: None, test_skip: 0, log_level: log::LevelFilter::Info };
+    let mut options = CommandLine {
+        run_tests: false,
+        test_filter: None,
+        test_skip: 0,
+        log_level: log::LevelFilter::Info,
+    };
     for word in text.split_ascii_whitespace() {
         match word.split_once('=') {
             None if word == "ktest" => options.run_tests = true,
@@ -71,23 +76,37 @@ extern "C" fn kernel_entry(start_info_address: u64) -> ! {
     };
     let command_line = parse_command_line(boot_info.command_line());
     log::set_max_level(command_line.log_level);
-    log::info!("nooks kernel booting (PVH), command line '{}'", boot_info.command_line());
+    log::info!(
+        "nooks kernel booting (PVH), command line '{}'",
+        boot_info.command_line()
+    );
     arch::gdt::init();
     arch::idt::init();
     memory::init(&boot_info);
     let (free, _, total) = memory::frames::counts();
-    log::info!("memory: {} MiB usable, {} MiB free after boot allocations", total * 4 / 1024, free * 4 / 1024);
+    log::info!(
+        "memory: {} MiB usable, {} MiB free after boot allocations",
+        total * 4 / 1024,
+        free * 4 / 1024
+    );
     interrupts::init();
     time::init_pit();
     sched::init();
     devices::init();
     x86_64::instructions::interrupts::enable();
     time::calibrate_timestamp_counter(10);
-    log::info!("timer at {} Hz, TSC at {} MHz", time::TICK_HZ, time::timestamp_counter_hz() / 1_000_000);
+    log::info!(
+        "timer at {} Hz, TSC at {} MHz",
+        time::TICK_HZ,
+        time::timestamp_counter_hz() / 1_000_000
+    );
     let pci_functions = pci::init();
     log::info!("PCI: {pci_functions} functions");
     if command_line.run_tests {
-        ktest::run(ktest::TestOptions { filter: command_line.test_filter, skip: command_line.test_skip });
+        ktest::run(ktest::TestOptions {
+            filter: command_line.test_filter,
+            skip: command_line.test_skip,
+        });
     }
     shell::run(boot::boot_timestamp())
 }
@@ -103,6 +122,10 @@ fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
     }
     let mut context = arch::trap::FixedText::<96>::new();
     sched::describe_current(&mut context);
-    console::emergency_print(format_args!("\nKERNEL PANIC in {}: {}\nkernel stopped\n", context.as_str(), info));
+    console::emergency_print(format_args!(
+        "\nKERNEL PANIC in {}: {}\nkernel stopped\n",
+        context.as_str(),
+        info
+    ));
     arch::exit_qemu(arch::QemuExit::KernelStopped)
 }

@@ -39,7 +39,9 @@ impl ConfigSpace for PortConfigSpace {
 
 /// Enumerates the bus once (at boot) and remembers the result.
 pub fn init() -> usize {
-    DEVICES.call_once(|| pci_config::enumerate(&mut PortConfigSpace)).len()
+    DEVICES
+        .call_once(|| pci_config::enumerate(&mut PortConfigSpace))
+        .len()
 }
 
 /// Every PCI function found at boot.
@@ -49,5 +51,7 @@ pub fn devices() -> &'static [PciFunction] {
 
 /// Finds a function by vendor and device id.
 pub fn find(vendor_id: u16, device_id: u16) -> Option<&'static PciFunction> {
-    devices().iter().find(|f| f.vendor_id == vendor_id && f.device_id == device_id)
+    devices()
+        .iter()
+        .find(|f| f.vendor_id == vendor_id && f.device_id == device_id)
 }

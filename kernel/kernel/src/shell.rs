@@ -4,7 +4,7 @@
 //! directly from the UART; a bad command prints an error and the shell
 //! carries on; `shutdown` is the only way out.
 
-use crate::{memory, pci, println, print, sched, time};
+use crate::{memory, pci, print, println, sched, time};
 use line_editor::{Feed, LineEditor, split_words};
 
 /// The prompt printed before each command.
@@ -19,21 +19,66 @@ struct Command {
 }
 
 const COMMANDS: &[Command] = &[
-    Command { name: "help", usage: "help", help: "list the commands", run: help },
-    Command { name: "mem", usage: "mem", help: "physical frames and kernel heap in use", run: mem },
-    Command { name: "pci", usage: "pci", help: "PCI functions with their BARs and IRQ lines", run: pci_list },
-    Command { name: "threads", usage: "threads", help: "kernel threads and their states", run: threads },
-    Command { name: "uptime", usage: "uptime", help: "time since boot", run: uptime },
-    Command { name: "devices", usage: "devices", help: "the device table", run: devices },
-    Command { name: "stats", usage: "stats", help: "interrupt and scheduler counters", run: stats },
-    Command { name: "log", usage: "log LEVEL", help: "set the log level (off|error|warn|info|debug|trace)", run: log_level },
+    Command {
+        name: "help",
+        usage: "help",
+        help: "list the commands",
+        run: help,
+    },
+    Command {
+        name: "mem",
+        usage: "mem",
+        help: "physical frames and kernel heap in use",
+        run: mem,
+    },
+    Command {
+        name: "pci",
+        usage: "pci",
+        help: "PCI functions with their BARs and IRQ lines",
+        run: pci_list,
+    },
+    Command {
+        name: "threads",
+        usage: "threads",
+        help: "kernel threads and their states",
+        run: threads,
+    },
+    Command {
+        name: "uptime",
+        usage: "uptime",
+        help: "time since boot",
+        run: uptime,
+    },
+    Command {
+        name: "devices",
+        usage: "devices",
+        help: "the device table",
+        run: devices,
+    },
+    Command {
+        name: "stats",
+        usage: "stats",
+        help: "interrupt and scheduler counters",
+        run: stats,
+    },
+    Command {
+        name: "log",
+        usage: "log LEVEL",
+        help: "set the log level (off|error|warn|info|debug|trace)",
+        run: log_level,
+    },
     Command {
         name: "crash",
-        usage: "crash read|write ADDR | crash invalid-opcode | crash panic",
-        help: "deliberately crash the kernel (tests the fault report)",
+        usage: "crash KIND [ADDR]",
+        help: "crash the kernel on purpose: read|write ADDR, invalid-opcode, stack-overflow, panic",
         run: crash,
     },
-    Command { name: "shutdown", usage: "shutdown", help: "power off (QEMU exits)", run: shutdown },
+    Command {
+        name: "shutdown",
+        usage: "shutdown",
+        help: "power off (QEMU exits)",
+        run: shutdown,
+    },
 ];
 
 /// Runs the shell on the current thread; never returns.
@@ -41,7 +86,10 @@ pub fn run(boot_started_tsc: u64) -> ! {
     sched::rename_current("shell");
     let (_, console) = crate::devices::open("serial0").expect("serial0 is registered at boot");
     let boot_us = time::timestamp_delta_us(crate::arch::read_timestamp() - boot_started_tsc);
-    log::info!("reached shell prompt in {} ms (since the kernel's first instruction)", boot_us / 1000);
+    log::info!(
+        "reached shell prompt in {} ms (since the kernel's first instruction)",
+        boot_us / 1000
+    );
     let mut editor = LineEditor::new(MAX_LINE);
     print!("{PROMPT}");
     let mut buffer = [0u8; 64];
@@ -78,7 +126,9 @@ pub fn run(boot_started_tsc: u64) -> ! {
 /// Runs one command line.
 pub fn execute(line: &str) {
     let words: alloc::vec::Vec<&str> = split_words(line).collect();
-    let Some((&name, arguments)) = words.split_first() else { return };
+    let Some((&name, arguments)) = words.split_first() else {
+        return;
+    };
     match COMMANDS.iter().find(|command| command.name == name) {
         Some(command) => (command.run)(arguments),
         None => println!("unknown command '{name}' (type 'help')"),
@@ -87,7 +137,10 @@ pub fn execute(line: &str) {
 
 fn help(_: &[&str]) {
     for command in COMMANDS {
-        println!("  {:<10} {:<48} {}", command.name, command.usage, command.help);
+        println!(
+            "  {:<10} {:<18} {}",
+            command.name, command.usage, command.help
+        );
     }
 }
 
@@ -122,12 +175,19 @@ fn pci_list(_: &[&str]) {
         );
         for (index, bar) in function.bars.iter().enumerate() {
             match bar {
-                Some(pci_config::Bar::Memory { base, size, prefetchable, is_64bit }) => println!(
+                Some(pci_config::Bar::Memory {
+                    base,
+                    size,
+                    prefetchable,
+                    is_64bit,
+                }) => println!(
                     "    BAR{index} mem {base:#x} size {size:#x}{}{}",
                     if *is_64bit { " 64-bit" } else { "" },
                     if *prefetchable { " prefetchable" } else { "" }
                 ),
-                Some(pci_config::Bar::Io { port, size }) => println!("    BAR{index} io {port:#x} size {size:#x}"),
+                Some(pci_config::Bar::Io { port, size }) => {
+                    println!("    BAR{index} io {port:#x} size {size:#x}")
+                }
                 None => {}
             }
         }
@@ -137,7 +197,13 @@ fn pci_list(_: &[&str]) {
 fn threads(_: &[&str]) {
     println!("{:>4}  {:<9} {:>8}  NAME", "ID", "STATE", "TICKS");
     for thread in sched::threads() {
-        println!("{:>4}  {:<9} {:>8}  {}", thread.id, thread.state.name(), thread.ticks, thread.name);
+        println!(
+            "{:>4}  {:<9} {:>8}  {}",
+            thread.id,
+            thread.state.name(),
+            thread.ticks,
+            thread.name
+        );
     }
 }
 
@@ -155,17 +221,35 @@ fn uptime(_: &[&str]) {
 fn devices(_: &[&str]) {
     println!("{:<12} {:<10} OPEN", "NAME", "CLASS");
     for device in crate::devices::list() {
-        println!("{:<12} {:<10} {}", device.name, device.class, device.open_count);
+        println!(
+            "{:<12} {:<10} {}",
+            device.name, device.class, device.open_count
+        );
     }
 }
 
 fn stats(_: &[&str]) {
     use core::sync::atomic::Ordering::Relaxed;
-    println!("timer interrupts: {}", crate::interrupts::IRQ_COUNTS[0].load(Relaxed));
-    println!("serial interrupts: {}", crate::interrupts::IRQ_COUNTS[4].load(Relaxed));
-    println!("context switches: {}", sched::CONTEXT_SWITCHES.load(Relaxed));
-    println!("refused blocking calls: {}", sched::BLOCKING_VIOLATIONS.load(Relaxed));
-    println!("console input dropped: {}", crate::console::INPUT_DROPPED.load(Relaxed));
+    println!(
+        "timer interrupts: {}",
+        crate::interrupts::IRQ_COUNTS[0].load(Relaxed)
+    );
+    println!(
+        "serial interrupts: {}",
+        crate::interrupts::IRQ_COUNTS[4].load(Relaxed)
+    );
+    println!(
+        "context switches: {}",
+        sched::CONTEXT_SWITCHES.load(Relaxed)
+    );
+    println!(
+        "refused blocking calls: {}",
+        sched::BLOCKING_VIOLATIONS.load(Relaxed)
+    );
+    println!(
+        "console input dropped: {}",
+        crate::console::INPUT_DROPPED.load(Relaxed)
+    );
 }
 
 fn log_level(arguments: &[&str]) {
@@ -175,14 +259,18 @@ fn log_level(arguments: &[&str]) {
                 log::set_max_level(level);
                 println!("log level set to {name}");
             }
-            None => println!("log: unknown level '{name}' (expected off|error|warn|info|debug|trace)"),
+            None => {
+                println!("log: unknown level '{name}' (expected off|error|warn|info|debug|trace)")
+            }
         },
         _ => println!("usage: log LEVEL"),
     }
 }
 
 fn parse_address(text: &str) -> Option<u64> {
-    let digits = text.strip_prefix("0x").or_else(|| text.strip_prefix("0X"))?;
+    let digits = text
+        .strip_prefix("0x")
+        .or_else(|| text.strip_prefix("0X"))?;
     u64::from_str_radix(digits, 16).ok()
 }
 
@@ -211,9 +299,24 @@ fn crash(arguments: &[&str]) {
             // SAFETY: raises #UD on purpose; the handler reports it.
             unsafe { core::arch::asm!("ud2") };
         }
+        ["stack-overflow"] => {
+            println!("crashing the kernel: unbounded recursion on a kernel thread stack");
+            let _ = sched::spawn("overflow", || recurse(0) as i32);
+            let _ = sched::sleep_ms(1000);
+        }
         ["panic"] => panic!("panic requested from the shell"),
-        _ => println!("usage: crash read|write ADDR | crash invalid-opcode | crash panic"),
+        _ => println!(
+            "usage: crash read|write ADDR | crash invalid-opcode | crash stack-overflow | crash panic"
+        ),
     }
+}
+
+/// Recurses until the stack's guard page stops it.
+#[allow(unconditional_recursion, reason = "overflowing the stack is the point")]
+fn recurse(depth: u64) -> u64 {
+    let frame = [depth; 32];
+    core::hint::black_box(&frame);
+    recurse(core::hint::black_box(depth + 1)) + frame[5]
 }
 
 fn shutdown(_: &[&str]) {

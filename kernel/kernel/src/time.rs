@@ -90,7 +90,9 @@ pub fn uptime_us() -> u64 {
 pub fn call_after(delay_ms: u64, callback: impl FnOnce() + Send + 'static) {
     let deadline = ticks() + ms_to_ticks(delay_ms).max(1);
     let sequence = NEXT_TIMER.fetch_add(1, Ordering::Relaxed);
-    TIMERS.lock().insert((deadline, sequence), Box::new(callback));
+    TIMERS
+        .lock()
+        .insert((deadline, sequence), Box::new(callback));
 }
 
 /// Called by the timer interrupt handler.
@@ -100,7 +102,9 @@ pub fn on_tick() {
         let due = {
             let mut timers = TIMERS.lock();
             match timers.first_key_value() {
-                Some((&(deadline, _), _)) if deadline <= now => timers.pop_first().map(|(_, callback)| callback),
+                Some((&(deadline, _), _)) if deadline <= now => {
+                    timers.pop_first().map(|(_, callback)| callback)
+                }
                 _ => None,
             }
         };

@@ -77,7 +77,10 @@ pub fn resume_address(rip: u64) -> Option<u64> {
         let stop = core::ptr::addr_of!(__stop_fault_fixups) as *const [u64; 2];
         core::slice::from_raw_parts(start, stop.offset_from(start) as usize)
     };
-    table.iter().find(|entry| entry[0] == rip).map(|entry| entry[1])
+    table
+        .iter()
+        .find(|entry| entry[0] == rip)
+        .map(|entry| entry[1])
 }
 
 /// Called by the trap dispatcher when it resumes a probe.
@@ -101,7 +104,11 @@ pub fn probe_read_u8(address: u64) -> Result<u8, ProbeFault> {
     // SAFETY: the probe touches only `address`; if that faults the fix-up
     // resumes it with an error. `value` is a valid local to write.
     let status = super::without_interrupts(|| unsafe { probe_read_u8_raw(address, &mut value) });
-    if status == 0 { Ok(value) } else { Err(last_fault()) }
+    if status == 0 {
+        Ok(value)
+    } else {
+        Err(last_fault())
+    }
 }
 
 /// Writes one byte at `address`, reporting a fault instead of crashing.
@@ -114,7 +121,11 @@ pub unsafe fn probe_write_u8(address: u64, value: u8) -> Result<(), ProbeFault> 
     // SAFETY: the caller vouches for the effect of the write; a fault is
     // turned into an error by the fix-up.
     let status = super::without_interrupts(|| unsafe { probe_write_u8_raw(address, value) });
-    if status == 0 { Ok(()) } else { Err(last_fault()) }
+    if status == 0 {
+        Ok(())
+    } else {
+        Err(last_fault())
+    }
 }
 
 /// Copies `length` bytes from `source` to `destination`, reporting a fault
@@ -124,11 +135,19 @@ pub unsafe fn probe_write_u8(address: u64, value: u8) -> Result<(), ProbeFault> 
 /// # Safety
 ///
 /// `destination..destination+length` must be memory the caller may write.
-pub unsafe fn probe_copy(destination: *mut u8, source: u64, length: usize) -> Result<(), ProbeFault> {
+pub unsafe fn probe_copy(
+    destination: *mut u8,
+    source: u64,
+    length: usize,
+) -> Result<(), ProbeFault> {
     // SAFETY: the caller vouches for the destination; faults on the source
     // are turned into an error by the fix-up.
     let status = super::without_interrupts(|| unsafe {
         probe_copy_raw(destination, source as *const u8, length)
     });
-    if status == 0 { Ok(()) } else { Err(last_fault()) }
+    if status == 0 {
+        Ok(())
+    } else {
+        Err(last_fault())
+    }
 }

@@ -18,7 +18,7 @@ pub const NMI_IST: u16 = 2;
 const IST_STACK_SIZE: usize = 16 * 1024;
 
 #[repr(align(16))]
-struct IstStack([u8; IST_STACK_SIZE]);
+struct IstStack(#[allow(dead_code, reason = "only its address is used")] [u8; IST_STACK_SIZE]);
 static mut DOUBLE_FAULT_STACK: IstStack = IstStack([0; IST_STACK_SIZE]);
 static mut NMI_STACK: IstStack = IstStack([0; IST_STACK_SIZE]);
 

@@ -56,8 +56,3 @@ pub fn this_cpu() -> &'static PerCpu {
     // SAFETY: the pointer is the address of BOOT_CPU stored by `init`.
     unsafe { &*(pointer as *const PerCpu) }
 }
-
-/// True while a hardware interrupt handler runs on this CPU.
-pub fn in_interrupt_context() -> bool {
-    this_cpu().interrupt_depth.load(Ordering::Relaxed) > 0
-}

@@ -14,7 +14,10 @@ use core::arch::global_asm;
 use core::fmt::Write;
 use core::sync::atomic::{AtomicU64, Ordering};
 
-global_asm!(include_str!(concat!(env!("OUT_DIR"), "/trap_stubs.s")), options(att_syntax));
+global_asm!(
+    include_str!(concat!(env!("OUT_DIR"), "/trap_stubs.s")),
+    options(att_syntax)
+);
 
 global_asm!(
     r#"
@@ -101,6 +104,7 @@ pub static NMIS: AtomicU64 = AtomicU64::new(0);
 
 const BREAKPOINT: u8 = 3;
 const NMI: u8 = 2;
+const DOUBLE_FAULT: u8 = 8;
 const GENERAL_PROTECTION: u8 = 13;
 const PAGE_FAULT: u8 = 14;
 
@@ -161,7 +165,10 @@ pub struct FixedText<const N: usize> {
 impl<const N: usize> FixedText<N> {
     /// An empty buffer.
     pub const fn new() -> Self {
-        Self { bytes: [0; N], length: 0 }
+        Self {
+            bytes: [0; N],
+            length: 0,
+        }
     }
 
     /// The text written so far (truncated at N bytes).
@@ -190,7 +197,7 @@ impl<const N: usize> Write for FixedText<N> {
 
 fn fatal_exception(frame: &TrapFrame) -> ! {
     let vector = frame.vector as u8;
-    let cr2 = (vector == PAGE_FAULT).then(read_cr2);
+    let cr2 = (vector == PAGE_FAULT || vector == DOUBLE_FAULT).then(read_cr2);
     let mut context = FixedText::<96>::new();
     let cpu = this_cpu();
     if cpu.interrupt_depth.load(Ordering::Relaxed) > 0 {
@@ -215,6 +222,11 @@ fn fatal_exception(frame: &TrapFrame) -> ! {
     if let Some(address) = cr2 {
         if let Some(hint) = crate::memory::describe_fault_address(address) {
             crate::console::emergency_print(format_args!("  note: {hint}\n"));
+        }
+        if let Some(owner) = crate::sched::guard_page_owner(address) {
+            crate::console::emergency_print(format_args!(
+                "  note: that guard page belongs to thread {owner}\n"
+            ));
         }
     }
     crate::console::emergency_print(format_args!(

@@ -18,13 +18,10 @@ unsafe extern "C" {
 
 /// Physical range of the kernel image.
 pub fn kernel_image() -> PhysRange {
-    // SAFETY: only the addresses of linker symbols are taken.
-    unsafe {
-        PhysRange::new(
-            core::ptr::addr_of!(__kernel_start) as u64,
-            core::ptr::addr_of!(__kernel_end) as u64,
-        )
-    }
+    PhysRange::new(
+        core::ptr::addr_of!(__kernel_start) as u64,
+        core::ptr::addr_of!(__kernel_end) as u64,
+    )
 }
 
 /// End of the highest usable RAM region.
@@ -40,7 +37,11 @@ pub(super) fn init(boot: &BootInfo) {
     let mut usable = [PhysRange::new(0, 0); crate::boot::MAX_MEMORY_REGIONS];
     let mut count = 0;
     let mut end = 0;
-    for region in boot.memory_regions().iter().filter(|r| r.kind == MemoryRegion::USABLE) {
+    for region in boot
+        .memory_regions()
+        .iter()
+        .filter(|r| r.kind == MemoryRegion::USABLE)
+    {
         let start = region.start.max(0x10_0000);
         let stop = region.start + region.length;
         if stop > start {
@@ -86,17 +87,21 @@ pub fn allocate_zeroed() -> Option<u64> {
 
 /// Returns a frame to the allocator. A double free is a kernel bug.
 pub fn free(frame: u64) {
-    if let Some(allocator) = FRAMES.lock().as_mut() {
-        if let Err(error) = allocator.free(frame) {
-            panic!("freeing frame {frame:#x}: {error:?}");
-        }
+    if let Some(allocator) = FRAMES.lock().as_mut()
+        && let Err(error) = allocator.free(frame)
+    {
+        panic!("freeing frame {frame:#x}: {error:?}");
     }
 }
 
 /// Frame counts: (free, used by allocations, total usable).
 pub fn counts() -> (usize, usize, usize) {
     match FRAMES.lock().as_ref() {
-        Some(allocator) => (allocator.free_count(), allocator.used_count(), allocator.total_count()),
+        Some(allocator) => (
+            allocator.free_count(),
+            allocator.used_count(),
+            allocator.total_count(),
+        ),
         None => (0, 0, 0),
     }
 }

@@ -22,16 +22,26 @@ struct KernelHeap {
 }
 
 #[global_allocator]
-static HEAP: KernelHeap = KernelHeap { heap: IrqSpinlock::new(Heap::empty()) };
+static HEAP: KernelHeap = KernelHeap {
+    heap: IrqSpinlock::new(Heap::empty()),
+};
 /// How many times the heap grew.
 pub static GROWTHS: AtomicU64 = AtomicU64::new(0);
 
 pub(super) fn init() {
-    paging::map_new_pages(KERNEL_HEAP_BASE, (INITIAL_HEAP_SIZE / 4096) as usize, PageRights::WRITE)
-        .expect("cannot map the initial heap");
+    paging::map_new_pages(
+        KERNEL_HEAP_BASE,
+        (INITIAL_HEAP_SIZE / 4096) as usize,
+        PageRights::WRITE,
+    )
+    .expect("cannot map the initial heap");
     // SAFETY: the region was just mapped read/write and is used by nothing
     // else; init is called once.
-    unsafe { HEAP.heap.lock().init(KERNEL_HEAP_BASE as *mut u8, INITIAL_HEAP_SIZE as usize) };
+    unsafe {
+        HEAP.heap
+            .lock()
+            .init(KERNEL_HEAP_BASE as *mut u8, INITIAL_HEAP_SIZE as usize)
+    };
 }
 
 /// Heap statistics: (mapped size, bytes in use).

@@ -165,7 +165,7 @@ fn flush(virtual_address: u64) {
 }
 
 fn check_address(virtual_address: u64) -> Result<(), PagingError> {
-    if virtual_address % PAGE_SIZE != 0 || VirtAddr::try_new(virtual_address).is_err() {
+    if !virtual_address.is_multiple_of(PAGE_SIZE) || VirtAddr::try_new(virtual_address).is_err() {
         return Err(PagingError::BadAddress);
     }
     Ok(())
@@ -191,7 +191,11 @@ fn split_huge_page(entry: &mut PageTableEntry) -> Result<(), PagingError> {
 ///
 /// # Safety
 /// Caller holds `PAGE_TABLE_LOCK` and `root` is a valid top-level table.
-unsafe fn walk(root: u64, virtual_address: u64, create: bool) -> Result<&'static mut PageTableEntry, PagingError> {
+unsafe fn walk(
+    root: u64,
+    virtual_address: u64,
+    create: bool,
+) -> Result<&'static mut PageTableEntry, PagingError> {
     let [i4, i3, i2, i1] = indices(virtual_address);
     let mut table_address = root;
     for (level, index) in [(4, i4), (3, i3), (2, i2)] {
@@ -217,7 +221,7 @@ unsafe fn walk(root: u64, virtual_address: u64, create: bool) -> Result<&'static
 /// Maps the 4 KiB page at `virtual_address` to `physical` with `rights`.
 pub fn map(virtual_address: u64, physical: u64, rights: PageRights) -> Result<(), PagingError> {
     check_address(virtual_address)?;
-    if physical % PAGE_SIZE != 0 {
+    if !physical.is_multiple_of(PAGE_SIZE) {
         return Err(PagingError::BadAddress);
     }
     let _guard = PAGE_TABLE_LOCK.lock();
@@ -349,7 +353,11 @@ fn translate_locked(virtual_address: u64) -> Option<Translation> {
 
 /// Allocates frames and maps `pages` pages from `virtual_address`. On
 /// failure everything mapped so far is undone.
-pub fn map_new_pages(virtual_address: u64, pages: usize, rights: PageRights) -> Result<(), PagingError> {
+pub fn map_new_pages(
+    virtual_address: u64,
+    pages: usize,
+    rights: PageRights,
+) -> Result<(), PagingError> {
     for index in 0..pages {
         let page = virtual_address + index as u64 * PAGE_SIZE;
         let result = match frames::allocate_zeroed() {
@@ -381,8 +389,7 @@ fn efer_has_nx() -> bool {
 /// Builds the kernel's page tables and switches to them.
 pub(super) fn init(ram_end: u64) {
     NX_SUPPORTED.store(efer_has_nx(), Ordering::Relaxed);
-    // SAFETY: only the addresses of linker symbols are taken.
-    let (kernel_start, text_end, rodata_end, kernel_end) = unsafe {
+    let (kernel_start, text_end, rodata_end, kernel_end) = {
         (
             symbol(core::ptr::addr_of!(__kernel_start)),
             symbol(core::ptr::addr_of!(__text_end)),
@@ -417,24 +424,35 @@ pub(super) fn init(ram_end: u64) {
                     PageRights::WRITE
                 };
                 // SAFETY: boot, lock held, root valid.
-                let entry = unsafe { walk(root, address, true) }.expect("no frame for a page table");
+                let entry =
+                    unsafe { walk(root, address, true) }.expect("no frame for a page table");
                 entry.set_addr(PhysAddr::new(address), leaf_flags(rights));
             }
             address += PAGE_SIZE;
         } else {
-            // SAFETY: boot, lock held; we create the level-2 entry directly.
             let [i4, i3, i2, _] = indices(address);
+            // SAFETY: boot, lock held; we create the level-2 entry directly
+            // in tables of this fresh tree.
             unsafe {
                 let l4 = table_at(root);
                 if l4[i4].is_unused() {
-                    l4[i4].set_addr(PhysAddr::new(new_table().expect("page table frame")), TABLE_FLAGS);
+                    l4[i4].set_addr(
+                        PhysAddr::new(new_table().expect("page table frame")),
+                        TABLE_FLAGS,
+                    );
                 }
                 let l3 = table_at(l4[i4].addr().as_u64());
                 if l3[i3].is_unused() {
-                    l3[i3].set_addr(PhysAddr::new(new_table().expect("page table frame")), TABLE_FLAGS);
+                    l3[i3].set_addr(
+                        PhysAddr::new(new_table().expect("page table frame")),
+                        TABLE_FLAGS,
+                    );
                 }
                 let l2 = table_at(l3[i3].addr().as_u64());
-                l2[i2].set_addr(PhysAddr::new(address), leaf_flags(PageRights::WRITE) | Flags::HUGE_PAGE);
+                l2[i2].set_addr(
+                    PhysAddr::new(address),
+                    leaf_flags(PageRights::WRITE) | Flags::HUGE_PAGE,
+                );
             }
             address += HUGE_PAGE_SIZE;
         }

@@ -18,7 +18,10 @@ struct Slots {
     next: u64,
 }
 
-static SLOTS: IrqSpinlock<Slots> = IrqSpinlock::new(Slots { free: Vec::new(), next: 0 });
+static SLOTS: IrqSpinlock<Slots> = IrqSpinlock::new(Slots {
+    free: Vec::new(),
+    next: 0,
+});
 
 /// A mapped kernel stack; unmapped and freed on drop.
 #[derive(Debug)]
@@ -87,5 +90,6 @@ impl Drop for KernelStack {
 /// stack (a guard page)? Conservative: any unmapped page of the region.
 pub fn is_guard_page(address: u64) -> bool {
     let region_end = KERNEL_STACKS_BASE + SLOT_SIZE * 4096;
-    (KERNEL_STACKS_BASE..region_end).contains(&address) && paging::try_translate(address & !0xfff).is_none()
+    (KERNEL_STACKS_BASE..region_end).contains(&address)
+        && paging::try_translate(address & !0xfff).is_none()
 }

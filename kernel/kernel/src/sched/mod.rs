@@ -134,7 +134,9 @@ pub fn init() {
             detached: false,
         },
     );
-    this_cpu().current_thread.store(BOOT_THREAD, Ordering::Relaxed);
+    this_cpu()
+        .current_thread
+        .store(BOOT_THREAD, Ordering::Relaxed);
     RUNNING.store(true, Ordering::Release);
 }
 
@@ -198,7 +200,10 @@ impl JoinHandle {
     pub fn join(mut self) -> Result<i32, BlockError> {
         let id = self.id;
         THREAD_EXITED.wait_until(|| {
-            matches!(SCHEDULER.lock().threads.get(&id).map(|t| t.state), Some(ThreadState::Exited(_)))
+            matches!(
+                SCHEDULER.lock().threads.get(&id).map(|t| t.state),
+                Some(ThreadState::Exited(_))
+            )
         })?;
         self.joined = true;
         let thread = SCHEDULER.lock().threads.remove(&id);
@@ -229,7 +234,10 @@ impl Drop for JoinHandle {
 }
 
 /// Starts a kernel thread running `body`; its return value is the exit code.
-pub fn spawn(name: &str, body: impl FnOnce() -> i32 + Send + 'static) -> Result<JoinHandle, SpawnError> {
+pub fn spawn(
+    name: &str,
+    body: impl FnOnce() -> i32 + Send + 'static,
+) -> Result<JoinHandle, SpawnError> {
     let stack = KernelStack::allocate(THREAD_STACK_SIZE).ok_or(SpawnError::OutOfMemory)?;
     let body: Box<ThreadBody> = Box::new(Box::new(body));
     let argument = Box::into_raw(body) as u64;
@@ -258,7 +266,10 @@ pub fn exit(code: i32) -> ! {
     {
         let id = current_thread_id();
         let mut scheduler = SCHEDULER.lock();
-        let thread = scheduler.threads.get_mut(&id).expect("current thread is registered");
+        let thread = scheduler
+            .threads
+            .get_mut(&id)
+            .expect("current thread is registered");
         thread.state = ThreadState::Exited(code);
         if thread.detached {
             scheduler.zombies.push(id);
@@ -293,7 +304,9 @@ pub(crate) fn block_current() {
 /// Makes a blocked or sleeping thread ready.
 pub fn wake(id: ThreadId) {
     let mut scheduler = SCHEDULER.lock();
-    let Some(thread) = scheduler.threads.get_mut(&id) else { return };
+    let Some(thread) = scheduler.threads.get_mut(&id) else {
+        return;
+    };
     if matches!(thread.state, ThreadState::Blocked | ThreadState::Sleeping) {
         thread.state = ThreadState::Ready;
         scheduler.run_queue.push_back(id);
@@ -342,12 +355,22 @@ fn switch_locked(scheduler: &mut Scheduler, stack_pointer: u64) -> u64 {
     }
     let next = loop {
         match scheduler.run_queue.pop_front() {
-            Some(id) if scheduler.threads.get(&id).is_some_and(|t| t.state == ThreadState::Ready) => break id,
+            Some(id)
+                if scheduler
+                    .threads
+                    .get(&id)
+                    .is_some_and(|t| t.state == ThreadState::Ready) =>
+            {
+                break id;
+            }
             Some(_) => continue,
             None => break IDLE_THREAD,
         }
     };
-    let thread = scheduler.threads.get_mut(&next).expect("next thread is registered");
+    let thread = scheduler
+        .threads
+        .get_mut(&next)
+        .expect("next thread is registered");
     thread.state = ThreadState::Running;
     scheduler.slice_left = TIME_SLICE_TICKS;
     if next != current {
@@ -383,11 +406,11 @@ pub fn on_timer_tick(stack_pointer: u64) -> u64 {
             break;
         }
         scheduler.sleepers.pop_first();
-        if let Some(thread) = scheduler.threads.get_mut(&id) {
-            if thread.state == ThreadState::Sleeping {
-                thread.state = ThreadState::Ready;
-                scheduler.run_queue.push_back(id);
-            }
+        if let Some(thread) = scheduler.threads.get_mut(&id)
+            && thread.state == ThreadState::Sleeping
+        {
+            thread.state = ThreadState::Ready;
+            scheduler.run_queue.push_back(id);
         }
     }
     scheduler.slice_left = scheduler.slice_left.saturating_sub(1);
@@ -417,7 +440,12 @@ pub fn threads() -> Vec<ThreadInfo> {
         .lock()
         .threads
         .iter()
-        .map(|(&id, thread)| ThreadInfo { id, name: thread.name.clone(), state: thread.state, ticks: thread.ticks })
+        .map(|(&id, thread)| ThreadInfo {
+            id,
+            name: thread.name.clone(),
+            state: thread.state,
+            ticks: thread.ticks,
+        })
         .collect()
 }
 
@@ -450,6 +478,11 @@ pub fn guard_page_owner(address: u64) -> Option<ThreadId> {
     scheduler
         .threads
         .iter()
-        .find(|(_, thread)| thread.stack.as_ref().is_some_and(|stack| stack.guard_contains(address)))
+        .find(|(_, thread)| {
+            thread
+                .stack
+                .as_ref()
+                .is_some_and(|stack| stack.guard_contains(address))
+        })
         .map(|(&id, _)| id)
 }

@@ -54,7 +54,10 @@ pub fn might_block(what: &str) -> Result<(), BlockError> {
         return Ok(());
     };
     super::BLOCKING_VIOLATIONS.fetch_add(1, Ordering::Relaxed);
-    log::error!("BUG: {error}: {what} refused (thread {})", current_thread_id());
+    log::error!(
+        "BUG: {error}: {what} refused (thread {})",
+        current_thread_id()
+    );
     Err(error)
 }
 
@@ -72,14 +75,19 @@ pub struct IrqSpinlockGuard<'a, T> {
 impl<T> IrqSpinlock<T> {
     /// A new unlocked lock.
     pub const fn new(value: T) -> Self {
-        Self { inner: spin::Mutex::new(value) }
+        Self {
+            inner: spin::Mutex::new(value),
+        }
     }
 
     /// Disables interrupts and takes the lock.
     pub fn lock(&self) -> IrqSpinlockGuard<'_, T> {
         let interrupts_were_enabled = disable_interrupts();
         this_cpu().spinlocks_held.fetch_add(1, Ordering::Relaxed);
-        IrqSpinlockGuard { guard: Some(self.inner.lock()), interrupts_were_enabled }
+        IrqSpinlockGuard {
+            guard: Some(self.inner.lock()),
+            interrupts_were_enabled,
+        }
     }
 
     /// Takes the lock if it is free.
@@ -88,24 +96,15 @@ impl<T> IrqSpinlock<T> {
         match self.inner.try_lock() {
             Some(guard) => {
                 this_cpu().spinlocks_held.fetch_add(1, Ordering::Relaxed);
-                Some(IrqSpinlockGuard { guard: Some(guard), interrupts_were_enabled })
+                Some(IrqSpinlockGuard {
+                    guard: Some(guard),
+                    interrupts_were_enabled,
+                })
             }
             None => {
                 restore_interrupts(interrupts_were_enabled);
                 None
             }
-        }
-    }
-
-    /// Releases the lock whoever holds it.
-    ///
-    /// # Safety
-    ///
-    /// Only for the fatal-fault path, when the holder will never run again.
-    pub unsafe fn force_unlock(&self) {
-        if self.inner.is_locked() {
-            // SAFETY: the caller guarantees the holder is gone for good.
-            unsafe { self.inner.force_unlock() };
         }
     }
 }
@@ -145,7 +144,9 @@ impl Default for WaitQueue {
 impl WaitQueue {
     /// An empty queue.
     pub const fn new() -> Self {
-        Self { waiters: IrqSpinlock::new(VecDeque::new()) }
+        Self {
+            waiters: IrqSpinlock::new(VecDeque::new()),
+        }
     }
 
     /// Blocks until `condition` returns true. The condition is evaluated
@@ -193,11 +194,6 @@ impl WaitQueue {
     pub fn len(&self) -> usize {
         self.waiters.lock().len()
     }
-
-    /// True when nobody waits.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
 }
 
 /// A mutual-exclusion lock that puts contending threads to sleep.
@@ -220,7 +216,11 @@ pub struct MutexGuard<'a, T> {
 impl<T> Mutex<T> {
     /// A new unlocked mutex.
     pub const fn new(value: T) -> Self {
-        Self { locked: AtomicBool::new(false), waiters: WaitQueue::new(), value: UnsafeCell::new(value) }
+        Self {
+            locked: AtomicBool::new(false),
+            waiters: WaitQueue::new(),
+            value: UnsafeCell::new(value),
+        }
     }
 
     /// Takes the lock, sleeping while another thread holds it. Refused in
@@ -228,7 +228,9 @@ impl<T> Mutex<T> {
     pub fn lock(&self) -> Result<MutexGuard<'_, T>, BlockError> {
         might_block("Mutex::lock")?;
         self.waiters.wait_until(|| {
-            self.locked.compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed).is_ok()
+            self.locked
+                .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
+                .is_ok()
         })?;
         Ok(MutexGuard { mutex: self })
     }

@@ -29,7 +29,7 @@ kernel_test!(null_page_read_faults_not_present {
 });
 
 kernel_test!(kernel_text_is_not_writable {
-    let address = breakpoint_trap_resumes as *const () as u64;
+    let address = crate::arch::halt as *const () as u64;
     let original = fixup::probe_read_u8(address).map_err(|f| alloc::format!("text unreadable: {f:?}"))?;
     // SAFETY: writes back the byte that is already there, so even if the
     // write were (wrongly) allowed nothing would change.
@@ -75,5 +75,18 @@ kernel_test!(irq_spinlock_disables_and_restores_interrupts {
         ensure!(lock.try_lock().is_none(), "lock taken twice");
     }
     ensure!(crate::arch::interrupts_enabled(), "interrupts not restored after unlock");
+    Ok(())
+});
+
+kernel_test!(probe_copy_reports_a_faulting_source {
+    let source = [1u8, 2, 3, 4];
+    let mut destination = [0u8; 4];
+    // SAFETY: the destination is a local array of the copied length.
+    unsafe { fixup::probe_copy(destination.as_mut_ptr(), source.as_ptr() as u64, 4) }
+        .map_err(|f| alloc::format!("copy of a valid buffer faulted: {f:?}"))?;
+    ensure!(destination == source, "copied {destination:?}");
+    // SAFETY: as above; the source is the unmapped null page.
+    let fault = unsafe { fixup::probe_copy(destination.as_mut_ptr(), 0x100, 4) };
+    ensure!(matches!(fault, Err(f) if f.vector == 14 && f.address == 0x100), "copy from the null page gave {fault:?}");
     Ok(())
 });

@@ -33,3 +33,38 @@ kernel_test!(serial_console_is_the_first_character_device {
     ensure!(devices::open("nonexistent").is_err(), "opening a missing device succeeded");
     Ok(())
 });
+
+/// A character device that hands back what was written to it.
+struct Loopback(crate::sched::sync::IrqSpinlock<alloc::vec::Vec<u8>>);
+
+impl device_table::Device for Loopback {
+    fn class(&self) -> DeviceClass {
+        DeviceClass::Character
+    }
+    fn read(&self, buffer: &mut [u8]) -> Result<usize, device_table::DeviceError> {
+        let mut data = self.0.lock();
+        let count = buffer.len().min(data.len());
+        buffer[..count].copy_from_slice(&data[..count]);
+        data.drain(..count);
+        Ok(count)
+    }
+    fn write(&self, data: &[u8]) -> Result<usize, device_table::DeviceError> {
+        self.0.lock().extend_from_slice(data);
+        Ok(data.len())
+    }
+}
+
+kernel_test!(registered_device_is_reachable_by_name {
+    let id = devices::register("loop", alloc::sync::Arc::new(Loopback(crate::sched::sync::IrqSpinlock::new(alloc::vec::Vec::new()))))
+        .map_err(|e| alloc::format!("register: {e}"))?;
+    let name = devices::list().into_iter().find(|d| d.id == id).map(|d| d.name).ok_or("registered device not listed")?;
+    ensure!(name.starts_with("loop"), "device named {name}");
+    let (opened, device) = devices::open(&name).map_err(|e| alloc::format!("open: {e}"))?;
+    ensure!(opened == id, "open returned another id");
+    device.write(b"ping").map_err(|e| alloc::format!("write: {e}"))?;
+    let mut buffer = [0u8; 8];
+    let count = device.read(&mut buffer).map_err(|e| alloc::format!("read: {e}"))?;
+    ensure!(&buffer[..count] == b"ping", "read back {:?}", &buffer[..count]);
+    devices::close(id).map_err(|e| alloc::format!("close: {e}"))?;
+    Ok(())
+});
