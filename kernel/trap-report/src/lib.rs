@@ -142,33 +142,8 @@ bitflags::bitflags! {
 /// instruction-fetch"`, followed by `"| reserved-bit"`, `"| protection-key"`,
 /// `"| shadow-stack"`, `"| sgx"` when those bits are set.
 pub fn describe_page_fault_error(code: u64) -> String {
-    let e = PageFaultError::from_bits_retain(code);
-    let pick = |flag, yes: &'static str, no: &'static str| if e.contains(flag) { yes } else { no };
-    let mut parts: Vec<&str> = alloc::vec![
-        pick(
-            PageFaultError::PRESENT,
-            "protection-violation",
-            "not-present"
-        ),
-        pick(PageFaultError::WRITE, "write", "read"),
-        pick(PageFaultError::USER, "user", "supervisor"),
-        pick(
-            PageFaultError::INSTRUCTION_FETCH,
-            "instruction-fetch",
-            "data-access"
-        ),
-    ];
-    for (flag, name) in [
-        (PageFaultError::RESERVED_BIT, "reserved-bit"),
-        (PageFaultError::PROTECTION_KEY, "protection-key"),
-        (PageFaultError::SHADOW_STACK, "shadow-stack"),
-        (PageFaultError::SGX, "sgx"),
-    ] {
-        if e.contains(flag) {
-            parts.push(name);
-        }
-    }
-    parts.join(" | ")
+    use alloc::string::ToString;
+    ErrorCodeText::PageFault(code).to_string()
 }
 
 /// Describes a selector error code (#TS, #NP, #SS, #GP): `"GDT | index 3"`,
@@ -176,37 +151,99 @@ pub fn describe_page_fault_error(code: u64) -> String {
 /// `"no selector"`. Bit 0 is EXT, bit 1 IDT, bit 2 LDT (when not IDT), bits
 /// 3..16 the index.
 pub fn describe_selector_error(code: u64) -> String {
-    if code == 0 {
-        return String::from("no selector");
-    }
-    let table = if code & 2 != 0 {
-        "IDT"
-    } else if code & 4 != 0 {
-        "LDT"
-    } else {
-        "GDT"
-    };
-    let index = (code >> 3) & 0x1fff;
-    let external = if code & 1 != 0 { "external | " } else { "" };
-    alloc::format!("{external}{table} | index {index}")
+    use alloc::string::ToString;
+    ErrorCodeText::Selector(code).to_string()
 }
 
 /// Describes a #CP (control protection) error code: "near-ret",
 /// "far-ret/iret", "endbranch", "rstorssp", "setssbsy", plus "| enclave" when
 /// bit 15 is set.
 pub fn describe_control_protection_error(code: u64) -> String {
-    let kind = match code & 0x7fff {
-        1 => "near-ret",
-        2 => "far-ret/iret",
-        3 => "endbranch",
-        4 => "rstorssp",
-        5 => "setssbsy",
-        _ => "unknown",
-    };
-    if code & (1 << 15) != 0 {
-        alloc::format!("{kind} | enclave")
-    } else {
-        String::from(kind)
+    use alloc::string::ToString;
+    ErrorCodeText::ControlProtection(code).to_string()
+}
+
+/// An error code's description, formatted without allocating (the fatal
+/// fault path must not depend on the heap).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ErrorCodeText {
+    /// A #PF error code.
+    PageFault(u64),
+    /// A selector error code (#TS, #NP, #SS, #GP).
+    Selector(u64),
+    /// A #CP error code.
+    ControlProtection(u64),
+    /// A #DF error code (architecturally zero).
+    DoubleFault(u64),
+}
+
+impl fmt::Display for ErrorCodeText {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            ErrorCodeText::PageFault(code) => {
+                let e = PageFaultError::from_bits_retain(code);
+                let pick = |flag, yes: &'static str, no: &'static str| {
+                    if e.contains(flag) { yes } else { no }
+                };
+                write!(
+                    f,
+                    "{} | {} | {} | {}",
+                    pick(
+                        PageFaultError::PRESENT,
+                        "protection-violation",
+                        "not-present"
+                    ),
+                    pick(PageFaultError::WRITE, "write", "read"),
+                    pick(PageFaultError::USER, "user", "supervisor"),
+                    pick(
+                        PageFaultError::INSTRUCTION_FETCH,
+                        "instruction-fetch",
+                        "data-access"
+                    ),
+                )?;
+                for (flag, name) in [
+                    (PageFaultError::RESERVED_BIT, "reserved-bit"),
+                    (PageFaultError::PROTECTION_KEY, "protection-key"),
+                    (PageFaultError::SHADOW_STACK, "shadow-stack"),
+                    (PageFaultError::SGX, "sgx"),
+                ] {
+                    if e.contains(flag) {
+                        write!(f, " | {name}")?;
+                    }
+                }
+                Ok(())
+            }
+            ErrorCodeText::Selector(0) => f.write_str("no selector"),
+            ErrorCodeText::Selector(code) => {
+                let table = if code & 2 != 0 {
+                    "IDT"
+                } else if code & 4 != 0 {
+                    "LDT"
+                } else {
+                    "GDT"
+                };
+                let index = (code >> 3) & 0x1fff;
+                let external = if code & 1 != 0 { "external | " } else { "" };
+                write!(f, "{external}{table} | index {index}")
+            }
+            ErrorCodeText::ControlProtection(code) => {
+                let kind = match code & 0x7fff {
+                    1 => "near-ret",
+                    2 => "far-ret/iret",
+                    3 => "endbranch",
+                    4 => "rstorssp",
+                    5 => "setssbsy",
+                    _ => "unknown",
+                };
+                f.write_str(kind)?;
+                if code & (1 << 15) != 0 {
+                    f.write_str(" | enclave")?;
+                }
+                Ok(())
+            }
+            ErrorCodeText::DoubleFault(0) => f.write_str("always zero"),
+            ErrorCodeText::DoubleFault(_) => f.write_str("should be zero"),
+        }
     }
 }
 
@@ -290,19 +327,15 @@ pub struct ExceptionReport<'a> {
 
 impl ExceptionReport<'_> {
     /// Text in parentheses after the error code, if any.
-    fn error_code_detail(&self) -> Option<String> {
+    fn error_code_detail(&self) -> Option<ErrorCodeText> {
         let code = self.error_code;
         match self.vector {
-            PAGE_FAULT => Some(describe_page_fault_error(code)),
+            PAGE_FAULT => Some(ErrorCodeText::PageFault(code)),
             INVALID_TSS | SEGMENT_NOT_PRESENT | STACK_SEGMENT_FAULT | GENERAL_PROTECTION => {
-                Some(describe_selector_error(code))
+                Some(ErrorCodeText::Selector(code))
             }
-            DOUBLE_FAULT => Some(String::from(if code == 0 {
-                "always zero"
-            } else {
-                "should be zero"
-            })),
-            CONTROL_PROTECTION => Some(describe_control_protection_error(code)),
+            DOUBLE_FAULT => Some(ErrorCodeText::DoubleFault(code)),
+            CONTROL_PROTECTION => Some(ErrorCodeText::ControlProtection(code)),
             _ => None,
         }
     }
