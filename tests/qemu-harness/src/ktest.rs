@@ -43,10 +43,9 @@ pub fn parse_line(line: &str) -> Line {
         if let Some(n) = rest
             .strip_suffix(" tests")
             .or_else(|| rest.strip_suffix(" test"))
+            && let Ok(n) = n.trim().parse()
         {
-            if let Ok(n) = n.trim().parse() {
-                return Line::Running(n);
-            }
+            return Line::Running(n);
         }
         return Line::Other;
     }
@@ -67,13 +66,13 @@ pub fn parse_line(line: &str) -> Line {
         }
         return Line::Other;
     }
-    if let Some((p, f)) = line.split_once(" passed, ") {
-        if let (Ok(passed), Some(Ok(failed))) = (
+    if let Some((p, f)) = line.split_once(" passed, ")
+        && let (Ok(passed), Some(Ok(failed))) = (
             p.parse::<usize>(),
             f.strip_suffix(" failed").map(str::parse::<usize>),
-        ) {
-            return Line::Summary { passed, failed };
-        }
+        )
+    {
+        return Line::Summary { passed, failed };
     }
     Line::Other
 }
@@ -367,13 +366,13 @@ pub fn run(
             }
         }
     }
-    if let Some(n) = expected_total {
-        if report.results.len() != n {
-            report.problems.push(format!(
-                "ktest: kernel announced {n} tests but {} results were recorded",
-                report.results.len()
-            ));
-        }
+    if let Some(n) = expected_total
+        && report.results.len() != n
+    {
+        report.problems.push(format!(
+            "ktest: kernel announced {n} tests but {} results were recorded",
+            report.results.len()
+        ));
     }
     report
 }

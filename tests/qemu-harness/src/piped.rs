@@ -108,10 +108,10 @@ pub fn run_piped(
             Ok(None) => {}
             Err(e) => return Err(PipedError::Wait(e)),
         }
-        if input_done.is_none() {
-            if let Ok(stdin) = rx.try_recv() {
-                input_done = Some((Instant::now(), stdin));
-            }
+        if input_done.is_none()
+            && let Ok(stdin) = rx.try_recv()
+        {
+            input_done = Some((Instant::now(), stdin));
         }
         if let Some((t, _)) = &input_done {
             let waited = t.elapsed();

@@ -2,6 +2,9 @@
 //! one-line reason on failure. Log lines may be interleaved anywhere, so checks
 //! look for the lines they need rather than demanding exact output.
 
+/// A check over one command's answer.
+pub type Check = fn(&str) -> Result<(), String>;
+
 /// Commands `help` must list.
 pub const HELP_COMMANDS: &[&str] = &[
     "help", "pci", "mem", "threads", "uptime", "log", "shutdown", "crash",
@@ -259,7 +262,7 @@ pub fn piped_run_output(stdout: &str) -> Result<(), String> {
             .map(|(_, a)| a.as_str())
             .ok_or_else(|| format!("`{cmd}` was not echoed after a prompt"))
     };
-    let steps: [(&str, fn(&str) -> Result<(), String>); 5] = [
+    let steps: [(&str, Check); 5] = [
         ("help", help),
         ("pci", pci),
         ("mem", mem),
