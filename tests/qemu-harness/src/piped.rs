@@ -66,6 +66,7 @@ impl std::error::Error for PipedError {}
 /// Spawns `cmd`, copies its stdout to `output` as it arrives, and once the first
 /// shell prompt appeared copies `input` to its stdin. Returns how it exited.
 ///
+/// The process's stderr (QEMU's own error messages) is echoed to our stderr.
 /// If the process exits before any prompt (e.g. a fault during boot), that exit
 /// is returned as is. Input that ends leaves the guest's stdin open; the guest
 /// then has `exit_timeout` to power off.
@@ -75,7 +76,8 @@ pub fn run_piped(
     output: Box<dyn Write + Send>,
     opts: PipedOptions,
 ) -> Result<Exit, PipedError> {
-    let mut session = Session::spawn_tee(cmd, output).map_err(PipedError::Spawn)?;
+    let mut session =
+        Session::spawn_tee_both(cmd, output, Box::new(io::stderr())).map_err(PipedError::Spawn)?;
     match session.expect_prompt_within(opts.prompt_timeout) {
         Ok(_) => {}
         Err(HarnessError::Exited { .. }) => {

@@ -147,16 +147,29 @@ pub struct Session {
 impl Session {
     /// Spawns `cmd` with piped stdin/stdout/stderr and starts capturing.
     pub fn spawn(cmd: Command) -> io::Result<Session> {
-        Session::spawn_inner(cmd, None)
+        Session::spawn_inner(cmd, None, None)
     }
 
     /// Like [`Session::spawn`], and also echoes stdout's raw bytes to `tee` as
     /// they arrive (e.g. to our own stdout).
     pub fn spawn_tee(cmd: Command, tee: Box<dyn Write + Send>) -> io::Result<Session> {
-        Session::spawn_inner(cmd, Some(tee))
+        Session::spawn_inner(cmd, Some(tee), None)
     }
 
-    fn spawn_inner(mut cmd: Command, tee: Option<Box<dyn Write + Send>>) -> io::Result<Session> {
+    /// Like [`Session::spawn_tee`], and also echoes stderr to `err_tee`.
+    pub fn spawn_tee_both(
+        cmd: Command,
+        tee: Box<dyn Write + Send>,
+        err_tee: Box<dyn Write + Send>,
+    ) -> io::Result<Session> {
+        Session::spawn_inner(cmd, Some(tee), Some(err_tee))
+    }
+
+    fn spawn_inner(
+        mut cmd: Command,
+        tee: Option<Box<dyn Write + Send>>,
+        err_tee: Option<Box<dyn Write + Send>>,
+    ) -> io::Result<Session> {
         cmd.stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
@@ -171,7 +184,7 @@ impl Session {
         }
         {
             let err = err.clone();
-            thread::spawn(move || pump(stderr, err, None));
+            thread::spawn(move || pump(stderr, err, err_tee));
         }
         Ok(Session {
             stdin: child.stdin.take(),
