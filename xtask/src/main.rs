@@ -165,7 +165,7 @@ fn ensure_qemu() -> Result<PathBuf, String> {
         });
     }
     Err(format!(
-        "{} not found on PATH. Install it with:\n    sudo {APT}\n(on other distributions: your QEMU x86 system emulator package)",
+        "{} not found on PATH. Install it with:\n    sudo apt-get update && sudo apt-get install -y qemu-system-x86\n(on other distributions: your QEMU x86 system emulator package)",
         qemu_harness::QEMU_BINARY
     ))
 }

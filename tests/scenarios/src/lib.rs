@@ -158,9 +158,9 @@ pub fn all() -> Vec<Scenario> {
         },
         Scenario {
             name: "pci_finds_devices",
-            description: "`pci` lists the i440FX host bridge and an e1000 with its BARs",
+            description: "`pci` lists the i440FX host bridge and an added e1000 (default NIC off) with its BARs",
             timeout: BOOT,
-            qemu_args: &["-device", "e1000"],
+            qemu_args: &["-nic", "none", "-device", "e1000"],
             body: Body::Shell {
                 cmdline: "",
                 drive: pci_finds_devices,
