@@ -1,1 +1,405 @@
-//! (to be written)
+//! QEMU scenario tests: boot the real kernel, drive its serial shell, check
+//! what it answers. Listed as data ([`all`]), run one at a time by [`run`]
+//! (xtask runs them in parallel).
+//!
+//! Invariants:
+//! - Every scenario has a timeout; every wait inside it is bounded by the
+//!   scenario's deadline, and a hang is a failure. QEMU is killed on failure.
+//! - Checks are plain functions over text (see [`checks`]) so they are unit
+//!   tested without QEMU; they assert things that a broken kernel can fail.
+//! - Scenarios only rely on the console conventions agreed with the kernel
+//!   (prompt `> `, command answers, fault report format, exit codes 0/33/35/37).
+
+pub mod checks;
+
+use std::fmt;
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use qemu_harness::{Exit, HarnessError, Machine, Serial, Session};
+
+/// Why a scenario failed (a message; the transcript is attached by [`run`]).
+#[derive(Debug)]
+pub struct Failure(pub String);
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl From<HarnessError> for Failure {
+    fn from(e: HarnessError) -> Self {
+        Failure(e.to_string())
+    }
+}
+
+impl From<String> for Failure {
+    fn from(s: String) -> Self {
+        Failure(s)
+    }
+}
+
+/// What a scenario's body returns: `Ok(Some(note))` to report e.g. a timing.
+pub type Verdict = Result<Option<String>, Failure>;
+
+/// A command that starts `xtask run` (the real scripted-run code path).
+pub type RunCommand = Arc<dyn Fn() -> Command + Send + Sync>;
+
+/// What the scenarios need from the outside.
+#[derive(Clone)]
+pub struct Env {
+    /// The QEMU binary.
+    pub qemu: PathBuf,
+    /// The kernel ELF.
+    pub kernel: PathBuf,
+    /// Builds the `xtask run` command for [`Body::PipedRun`] scenarios.
+    pub run_command: Option<RunCommand>,
+}
+
+/// How a scenario exercises the kernel.
+pub enum Body {
+    /// Boot QEMU (serial piped) with `cmdline` and let `drive` talk to it.
+    /// `drive` must also check how QEMU ended.
+    Shell {
+        /// Kernel command line.
+        cmdline: &'static str,
+        /// The interaction and its checks.
+        drive: fn(&mut Session) -> Verdict,
+    },
+    /// Run `xtask run` with `input` piped into it (all at once, before the
+    /// kernel is up) and check its stdout with `check`; fail if it takes longer
+    /// than `max_wall`.
+    PipedRun {
+        /// Bytes fed to `xtask run`'s stdin.
+        input: &'static str,
+        /// Generous upper bound of the wall time.
+        max_wall: Duration,
+        /// Checks over the captured stdout.
+        check: fn(&str) -> Result<(), String>,
+    },
+}
+
+/// One scenario: data plus its check.
+pub struct Scenario {
+    /// Unique name (printed as `scenario::NAME`).
+    pub name: &'static str,
+    /// One line: what it proves.
+    pub description: &'static str,
+    /// Wall-clock limit for the whole scenario.
+    pub timeout: Duration,
+    /// Extra QEMU arguments (e.g. `-device e1000`).
+    pub qemu_args: &'static [&'static str],
+    /// What it does.
+    pub body: Body,
+}
+
+/// The result of one scenario.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    /// The scenario's name.
+    pub name: &'static str,
+    /// Whether every check held.
+    pub passed: bool,
+    /// For failures: the reason and the tail of the console transcript.
+    pub detail: String,
+    /// Something measured worth printing (e.g. a wall time).
+    pub note: Option<String>,
+    /// How long the scenario took.
+    pub duration: Duration,
+}
+
+const BOOT: Duration = Duration::from_secs(60);
+
+/// Every scenario, in a stable order.
+pub fn all() -> Vec<Scenario> {
+    vec![
+        Scenario {
+            name: "boot_to_prompt",
+            description: "the kernel boots to the shell prompt and powers off on `shutdown`",
+            timeout: BOOT,
+            qemu_args: &[],
+            body: Body::Shell {
+                cmdline: "",
+                drive: boot_to_prompt,
+            },
+        },
+        Scenario {
+            name: "shell_commands",
+            description: "help, pci, mem, threads, uptime, log, an unknown command, shutdown",
+            timeout: BOOT,
+            qemu_args: &[],
+            body: Body::Shell {
+                cmdline: "",
+                drive: shell_commands,
+            },
+        },
+        Scenario {
+            name: "line_editing",
+            description: "DEL (0x7f) and backspace (0x08) edit the command line",
+            timeout: BOOT,
+            qemu_args: &[],
+            body: Body::Shell {
+                cmdline: "",
+                drive: line_editing,
+            },
+        },
+        Scenario {
+            name: "page_fault_report",
+            description: "`crash write 0xdead000` prints a decoded #PF report and exits 37",
+            timeout: BOOT,
+            qemu_args: &[],
+            body: Body::Shell {
+                cmdline: "",
+                drive: page_fault_report,
+            },
+        },
+        Scenario {
+            name: "pci_finds_devices",
+            description: "`pci` lists the i440FX host bridge and an added e1000 (default NIC off) with its BARs",
+            timeout: BOOT,
+            qemu_args: &["-nic", "none", "-device", "e1000"],
+            body: Body::Shell {
+                cmdline: "",
+                drive: pci_finds_devices,
+            },
+        },
+        Scenario {
+            name: "piped_run",
+            description: "`printf ... | cargo xtask run` answers every command and exits 0 quickly",
+            timeout: Duration::from_secs(90),
+            qemu_args: &[],
+            body: Body::PipedRun {
+                input: "help\npci\nmem\nthreads\nuptime\nshutdown\n",
+                max_wall: Duration::from_secs(20),
+                check: checks::piped_run_output,
+            },
+        },
+    ]
+}
+
+/// Runs one scenario. Never panics on kernel misbehaviour; always kills QEMU.
+pub fn run(s: &Scenario, env: &Env) -> Outcome {
+    let start = Instant::now();
+    let deadline = start + s.timeout;
+    let (result, transcript) = match &s.body {
+        Body::Shell { cmdline, drive } => {
+            let cmd = Machine::new(&env.kernel)
+                .qemu(&env.qemu)
+                .cmdline(*cmdline)
+                .args(s.qemu_args.iter().copied())
+                .command(Serial::Piped);
+            match Session::spawn(cmd) {
+                Err(e) => (
+                    Err(Failure(format!(
+                        "could not start {}: {e}",
+                        env.qemu.display()
+                    ))),
+                    String::new(),
+                ),
+                Ok(mut session) => {
+                    session.set_deadline(deadline);
+                    session.set_timeout(s.timeout);
+                    let r = drive(&mut session);
+                    session.kill();
+                    (r, session.tail(40))
+                }
+            }
+        }
+        Body::PipedRun {
+            input,
+            max_wall,
+            check,
+        } => piped_run(env, input, *max_wall, *check, deadline, s.timeout),
+    };
+    let duration = start.elapsed();
+    match result {
+        Ok(note) => Outcome {
+            name: s.name,
+            passed: true,
+            detail: String::new(),
+            note,
+            duration,
+        },
+        Err(f) => Outcome {
+            name: s.name,
+            passed: false,
+            detail: format!(
+                "{f}\n--- last lines of the console ---\n{}",
+                transcript.trim_end()
+            ),
+            note: None,
+            duration,
+        },
+    }
+}
+
+fn piped_run(
+    env: &Env,
+    input: &str,
+    max_wall: Duration,
+    check: fn(&str) -> Result<(), String>,
+    deadline: Instant,
+    timeout: Duration,
+) -> (Verdict, String) {
+    let Some(mk) = &env.run_command else {
+        return (
+            Err(Failure("no `xtask run` command configured".into())),
+            String::new(),
+        );
+    };
+    let start = Instant::now();
+    let mut session = match Session::spawn(mk()) {
+        Ok(s) => s,
+        Err(e) => {
+            return (
+                Err(Failure(format!("could not start xtask run: {e}"))),
+                String::new(),
+            );
+        }
+    };
+    session.set_deadline(deadline);
+    let r = (|| -> Verdict {
+        // Everything at once, before the kernel is up: `run` must hold it back.
+        session.send(input)?;
+        session.close_stdin();
+        let exit = session
+            .wait_exit(timeout)?
+            .ok_or_else(|| Failure(format!("`xtask run` did not finish within {timeout:?}")))?;
+        let wall = start.elapsed();
+        if exit.code() != Some(0) {
+            return Err(Failure(format!(
+                "`xtask run` ended with {exit}, expected 0"
+            )));
+        }
+        check(&session.transcript())?;
+        let note = format!("wall time {:.2} s", wall.as_secs_f64());
+        if wall > max_wall {
+            return Err(Failure(format!(
+                "{note}: over the {:.0} s bound",
+                max_wall.as_secs_f64()
+            )));
+        }
+        Ok(Some(note))
+    })();
+    session.kill();
+    (r, session.tail(40))
+}
+
+/// Waits for the first prompt; returns the boot log.
+fn boot(s: &mut Session) -> Result<String, Failure> {
+    s.expect_prompt()
+        .map_err(|e| Failure(format!("booting to the shell: {e}")))
+}
+
+/// Sends `shutdown` and checks QEMU powers off cleanly (status 0 or 33).
+fn shutdown(s: &mut Session) -> Result<(), Failure> {
+    s.send("shutdown\n")?;
+    s.expect("shutting down")?;
+    let exit = s
+        .wait_exit(BOOT)?
+        .ok_or_else(|| Failure("QEMU did not exit after `shutdown`".into()))?;
+    if !exit.is_clean_shutdown() {
+        return Err(Failure(format!(
+            "after `shutdown` QEMU ended with {exit}, expected status 0 or 33"
+        )));
+    }
+    Ok(())
+}
+
+/// Runs `cmd` and applies `check` to its answer, naming the command on failure.
+fn checked(
+    s: &mut Session,
+    cmd: &str,
+    check: impl Fn(&str) -> Result<(), String>,
+) -> Result<String, Failure> {
+    let out = s
+        .command(cmd)
+        .map_err(|e| Failure(format!("`{cmd}`: {e}")))?;
+    check(&out).map_err(|e| Failure(format!("`{cmd}`: {e}\n--- its answer ---\n{out}")))?;
+    Ok(out)
+}
+
+fn boot_to_prompt(s: &mut Session) -> Verdict {
+    boot(s)?;
+    shutdown(s)?;
+    let ms = checks::boot_time_ms(&s.transcript())?;
+    Ok(Some(format!("reached shell prompt in {ms} ms")))
+}
+
+fn shell_commands(s: &mut Session) -> Verdict {
+    boot(s)?;
+    checked(s, "help", checks::help)?;
+    checked(s, "pci", checks::pci)?;
+    checked(s, "mem", checks::mem)?;
+    checked(s, "threads", checks::threads)?;
+    checked(s, "uptime", checks::uptime)?;
+    checked(s, "log debug", |o| checks::log_level(o, "debug"))?;
+    checked(s, "frobnicate", |o| {
+        checks::unknown_command(o, "frobnicate")
+    })?;
+    // The shell must carry on after the error.
+    checked(s, "uptime", checks::uptime)?;
+    shutdown(s)?;
+    Ok(None)
+}
+
+fn line_editing(s: &mut Session) -> Verdict {
+    boot(s)?;
+    // `pcx`, DEL, `i` → `pci`.
+    checked(s, "pcx\x7fi", checks::pci)?;
+    // `mex`, BS, `m` → `mem`; two erasures in a row → `uptime`.
+    checked(s, "mex\x08m", checks::mem)?;
+    checked(s, "uptimxx\x08\x7fe", checks::uptime)?;
+    shutdown(s)?;
+    Ok(None)
+}
+
+fn page_fault_report(s: &mut Session) -> Verdict {
+    boot(s)?;
+    s.send("crash write 0xdead000\n")?;
+    s.expect("kernel stopped")
+        .map_err(|e| Failure(format!("after `crash write 0xdead000`: {e}")))?;
+    let exit = s
+        .wait_exit(BOOT)?
+        .ok_or_else(|| Failure("QEMU did not exit after `kernel stopped`".into()))?;
+    let text = s.transcript();
+    let after = text
+        .rfind("crash write 0xdead000")
+        .map_or(text.as_str(), |i| &text[i..]);
+    checks::page_fault_report(after, 0xdead000, &["not-present", "write"])?;
+    if exit != Exit::KernelStopped {
+        return Err(Failure(format!(
+            "QEMU ended with {exit}, expected status 37"
+        )));
+    }
+    Ok(None)
+}
+
+fn pci_finds_devices(s: &mut Session) -> Verdict {
+    boot(s)?;
+    checked(s, "pci", |o| {
+        checks::pci(o)?;
+        checks::pci_device_with_bar(o, "8086:100e")
+    })?;
+    shutdown(s)?;
+    Ok(None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_unique_and_timeouts_set() {
+        let all = all();
+        assert_eq!(all.len(), 6);
+        let mut names: Vec<_> = all.iter().map(|s| s.name).collect();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), all.len());
+        assert!(all.iter().all(|s| s.timeout > Duration::ZERO));
+    }
+}

@@ -1,0 +1,365 @@
+//! Checks over console text, one per shell answer or report. Each returns a
+//! one-line reason on failure. Log lines may be interleaved anywhere, so checks
+//! look for the lines they need rather than demanding exact output.
+
+/// A check over one command's answer.
+pub type Check = fn(&str) -> Result<(), String>;
+
+/// Commands `help` must list.
+pub const HELP_COMMANDS: &[&str] = &[
+    "help", "pci", "mem", "threads", "uptime", "log", "shutdown", "crash",
+];
+
+fn lines(out: &str) -> impl Iterator<Item = &str> {
+    out.lines().map(|l| l.trim_end_matches('\r'))
+}
+
+fn is_hex(s: &str, len: usize) -> bool {
+    s.len() == len && s.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// Extracts N from the boot log line `... reached shell prompt in N ms`.
+pub fn boot_time_ms(text: &str) -> Result<u64, String> {
+    let key = "reached shell prompt in ";
+    let i = text
+        .find(key)
+        .ok_or("boot log has no `reached shell prompt in N ms` line")?;
+    let rest = &text[i + key.len()..];
+    let n: String = rest.chars().take_while(char::is_ascii_digit).collect();
+    if n.is_empty() || !rest[n.len()..].starts_with(" ms") {
+        return Err(format!(
+            "malformed boot time line: `{key}{}`",
+            rest.lines().next().unwrap_or("")
+        ));
+    }
+    n.parse().map_err(|e| format!("boot time {n:?}: {e}"))
+}
+
+/// `help`: one line per command, two-space indent, name then description.
+pub fn help(out: &str) -> Result<(), String> {
+    let listed: Vec<&str> = lines(out)
+        .filter_map(|l| l.strip_prefix("  "))
+        .filter(|l| !l.starts_with(' '))
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    let missing: Vec<&str> = HELP_COMMANDS
+        .iter()
+        .copied()
+        .filter(|c| !listed.contains(c))
+        .collect();
+    if !missing.is_empty() {
+        return Err(format!(
+            "help does not list {missing:?} (as `  NAME description` lines)"
+        ));
+    }
+    Ok(())
+}
+
+/// Is `l` a device line `BB:DD.F VVVV:DDDD CC.SS ...`?
+fn pci_device_line(l: &str) -> Option<&str> {
+    let mut w = l.split(' ');
+    let bdf = w.next()?;
+    let ids = w.next()?;
+    let class = w.next()?;
+    let (bus, df) = bdf.split_once(':')?;
+    let (dev, func) = df.split_once('.')?;
+    let (ven, did) = ids.split_once(':')?;
+    let (cls, sub) = class.split_once('.')?;
+    (is_hex(bus, 2)
+        && is_hex(dev, 2)
+        && func.len() == 1
+        && func.as_bytes()[0].is_ascii_digit()
+        && is_hex(ven, 4)
+        && is_hex(did, 4)
+        && is_hex(cls, 2)
+        && is_hex(sub, 2))
+    .then_some(ids)
+}
+
+/// Is `l` a BAR line `    BARn mem|io 0xADDR size 0xSIZE`?
+fn bar_line(l: &str) -> bool {
+    let Some(rest) = l.strip_prefix("    ") else {
+        return false;
+    };
+    let w: Vec<&str> = rest.split_whitespace().collect();
+    let hex = |s: &str| {
+        s.strip_prefix("0x")
+            .is_some_and(|h| !h.is_empty() && h.bytes().all(|b| b.is_ascii_hexdigit()))
+    };
+    w.len() >= 5
+        && w[0]
+            .strip_prefix("BAR")
+            .is_some_and(|n| n.parse::<u8>().is_ok_and(|n| n < 6))
+        && (w[1] == "mem" || w[1] == "io")
+        && hex(w[2])
+        && w[3] == "size"
+        && hex(w[4])
+}
+
+/// `pci`: well-formed device lines, including the i440FX host bridge 8086:1237.
+pub fn pci(out: &str) -> Result<(), String> {
+    let ids: Vec<&str> = lines(out).filter_map(pci_device_line).collect();
+    if ids.is_empty() {
+        return Err("no `BB:DD.F VVVV:DDDD CC.SS ...` device lines".into());
+    }
+    if !ids.contains(&"8086:1237") {
+        return Err(format!("host bridge 8086:1237 not listed (found {ids:?})"));
+    }
+    for l in lines(out) {
+        if l.trim_start().starts_with("BAR") && !bar_line(l) {
+            return Err(format!("malformed BAR line `{l}`"));
+        }
+    }
+    Ok(())
+}
+
+/// `pci`: device `ids` (`VVVV:DDDD`) is listed with at least one BAR line.
+pub fn pci_device_with_bar(out: &str, ids: &str) -> Result<(), String> {
+    let all: Vec<&str> = lines(out).collect();
+    let i = all
+        .iter()
+        .position(|l| pci_device_line(l) == Some(ids))
+        .ok_or_else(|| format!("device {ids} not listed"))?;
+    let bars = all[i + 1..]
+        .iter()
+        .take_while(|l| pci_device_line(l).is_none())
+        .filter(|l| bar_line(l))
+        .count();
+    if bars == 0 {
+        return Err(format!("device {ids} has no `    BARn ...` line"));
+    }
+    Ok(())
+}
+
+/// `mem`: lines starting `frames:` and `heap:`.
+pub fn mem(out: &str) -> Result<(), String> {
+    for key in ["frames:", "heap:"] {
+        if !lines(out).any(|l| l.starts_with(key)) {
+            return Err(format!("no line starting `{key}`"));
+        }
+    }
+    Ok(())
+}
+
+/// `threads`: a header with `ID` and `NAME`, then at least one row.
+pub fn threads(out: &str) -> Result<(), String> {
+    let all: Vec<&str> = lines(out).collect();
+    let h = all
+        .iter()
+        .position(|l| l.contains("ID") && l.contains("NAME"))
+        .ok_or("no header line with ID and NAME")?;
+    let rows = all[h + 1..]
+        .iter()
+        .filter(|l| l.trim_start().starts_with(|c: char| c.is_ascii_digit()))
+        .count();
+    if rows == 0 {
+        return Err("no thread rows under the header".into());
+    }
+    Ok(())
+}
+
+/// `uptime`: a line starting `up `.
+pub fn uptime(out: &str) -> Result<(), String> {
+    if lines(out).any(|l| l.starts_with("up ")) {
+        Ok(())
+    } else {
+        Err("no line starting `up `".into())
+    }
+}
+
+/// `log LEVEL`: `log level set to LEVEL`.
+pub fn log_level(out: &str, level: &str) -> Result<(), String> {
+    let want = format!("log level set to {level}");
+    if out.contains(&want) {
+        Ok(())
+    } else {
+        Err(format!("no `{want}`"))
+    }
+}
+
+/// An unknown command: `unknown command 'X' (type 'help')`.
+pub fn unknown_command(out: &str, cmd: &str) -> Result<(), String> {
+    let want = format!("unknown command '{cmd}' (type 'help')");
+    if out.contains(&want) {
+        Ok(())
+    } else {
+        Err(format!("no `{want}`"))
+    }
+}
+
+/// The fatal page-fault report for a fault at `addr` whose error-code line
+/// names every word in `bits`, followed by `kernel stopped`.
+pub fn page_fault_report(text: &str, addr: u64, bits: &[&str]) -> Result<(), String> {
+    let all: Vec<&str> = lines(text).collect();
+    let find = |pred: &dyn Fn(&str) -> bool, what: &str| {
+        all.iter()
+            .position(|l| pred(l))
+            .ok_or_else(|| format!("report has no {what}"))
+    };
+    let head = find(
+        &|l| l.contains("EXCEPTION: page fault (#PF, vector 14)"),
+        "`EXCEPTION: page fault (#PF, vector 14)` line",
+    )?;
+    let err = find(&|l| l.contains("error code: 0x"), "`error code: 0x..` line")?;
+    let words: Vec<&str> = all[err]
+        .split_once('(')
+        .and_then(|(_, r)| r.split_once(')'))
+        .map(|(w, _)| w.split('|').map(str::trim).collect())
+        .unwrap_or_default();
+    for b in bits {
+        if !words.contains(b) {
+            return Err(format!(
+                "error code line `{}` does not name `{b}`",
+                all[err].trim()
+            ));
+        }
+    }
+    let cr2 = format!("CR2 (fault address): 0x{addr:016x}");
+    find(&|l| l.contains(&cr2), &format!("`{cr2}` line"))?;
+    find(
+        &|l| l.contains("RIP:") && l.contains("RSP:"),
+        "line with RIP: and RSP:",
+    )?;
+    let stop = find(&|l| l.contains("kernel stopped"), "`kernel stopped` line")?;
+    if !(head < err && head < stop) {
+        return Err("report lines out of order".into());
+    }
+    Ok(())
+}
+
+/// Splits a shell transcript into (typed command, answer) pairs, using prompts
+/// `> ` at line starts as separators and the echoed line as the command.
+pub fn split_answers(text: &str) -> Vec<(String, String)> {
+    let text = text.replace('\r', "");
+    let b = text.as_bytes();
+    let mut prompts = Vec::new();
+    let mut i = 0;
+    while i + 2 <= b.len() {
+        if &b[i..i + 2] == b"> " && (i == 0 || b[i - 1] == b'\n') {
+            prompts.push(i);
+            i += 2;
+        } else {
+            i += 1;
+        }
+    }
+    let mut out = Vec::new();
+    for (k, &p) in prompts.iter().enumerate() {
+        let end = prompts.get(k + 1).copied().unwrap_or(text.len());
+        let seg = &text[p + 2..end];
+        let (cmd, ans) = seg.split_once('\n').unwrap_or((seg, ""));
+        out.push((cmd.trim().to_string(), ans.to_string()));
+    }
+    out
+}
+
+/// The `piped_run` scenario: `help pci mem threads uptime shutdown` all answered.
+pub fn piped_run_output(stdout: &str) -> Result<(), String> {
+    let answers = split_answers(stdout);
+    let get = |cmd: &str| {
+        answers
+            .iter()
+            .find(|(c, _)| c == cmd)
+            .map(|(_, a)| a.as_str())
+            .ok_or_else(|| format!("`{cmd}` was not echoed after a prompt"))
+    };
+    let steps: [(&str, Check); 5] = [
+        ("help", help),
+        ("pci", pci),
+        ("mem", mem),
+        ("threads", threads),
+        ("uptime", uptime),
+    ];
+    for (cmd, check) in steps {
+        check(get(cmd)?).map_err(|e| format!("`{cmd}`: {e}"))?;
+    }
+    if !get("shutdown")?.contains("shutting down") {
+        return Err("`shutdown` did not answer `shutting down`".into());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub(crate) const HELP: &str = "  help       list commands\n  pci        list PCI devices\n  mem        memory usage\n  threads    list threads\n  uptime     time since boot\n  log        set log level\n  shutdown   power off\n  crash      fault on purpose\n";
+    pub(crate) const PCI: &str = "00:00.0 8086:1237 06.00 host bridge irq 0\n00:01.0 8086:7000 06.01 ISA bridge irq 0\n00:03.0 8086:100e 02.00 ethernet irq 11\n    BAR0 mem 0xfebc0000 size 0x20000\n    BAR1 io 0xc000 size 0x40\n";
+
+    #[test]
+    fn boot_time() {
+        assert_eq!(
+            boot_time_ms("[    0.5] INFO  kernel: reached shell prompt in 42 ms\n"),
+            Ok(42)
+        );
+        assert!(boot_time_ms("booted\n").is_err());
+        assert!(boot_time_ms("reached shell prompt in soon\n").is_err());
+    }
+
+    #[test]
+    fn help_check() {
+        assert!(help(HELP).is_ok());
+        let without_crash = HELP.replace("  crash", "crash");
+        assert!(help(&without_crash).unwrap_err().contains("crash"));
+        assert!(help("unknown command 'help' (type 'help')\n").is_err());
+    }
+
+    #[test]
+    fn pci_checks() {
+        assert!(pci(PCI).is_ok());
+        assert!(pci_device_with_bar(PCI, "8086:100e").is_ok());
+        assert!(pci_device_with_bar(PCI, "8086:7000").is_err());
+        assert!(pci_device_with_bar(PCI, "1234:1111").is_err());
+        assert!(pci("00:01.0 8086:7000 06.01 ISA bridge\n").is_err());
+        assert!(pci("").is_err());
+        assert!(pci(&PCI.replace("size 0x40", "size 40")).is_err());
+    }
+
+    #[test]
+    fn mem_threads_uptime_log_unknown() {
+        assert!(mem("frames: 100 free of 200\nheap: 5 KiB used\n").is_ok());
+        assert!(mem("frames: 100\n").is_err());
+        assert!(
+            threads("  ID  STATE    NAME\n   0  running  idle\n   1  ready    shell\n").is_ok()
+        );
+        assert!(threads("  ID  STATE    NAME\n").is_err());
+        assert!(threads("nothing\n").is_err());
+        assert!(uptime("up 1.234 s (1234 ticks)\n").is_ok());
+        assert!(uptime("uptime: 1 s\n").is_err());
+        assert!(log_level("log level set to debug\n", "debug").is_ok());
+        assert!(log_level("log level set to info\n", "debug").is_err());
+        assert!(unknown_command("unknown command 'x' (type 'help')\n", "x").is_ok());
+        assert!(unknown_command("x: not found\n", "x").is_err());
+    }
+
+    const REPORT: &str = "crash write 0xdead000\n\
+        EXCEPTION: page fault (#PF, vector 14) in kernel\n  \
+        error code: 0x2 (not-present | write | supervisor | data-access)\n  \
+        CR2 (fault address): 0x000000000dead000\n  \
+        RIP: 0xffffffff80012345  RSP: 0xffffffff80100000\n\
+        kernel stopped\n";
+
+    #[test]
+    fn fault_report() {
+        assert!(page_fault_report(REPORT, 0xdead000, &["not-present", "write"]).is_ok());
+        assert!(page_fault_report(REPORT, 0xdead000, &["read"]).is_err());
+        assert!(page_fault_report(REPORT, 0xbeef000, &["write"]).is_err());
+        assert!(page_fault_report(&REPORT.replace("kernel stopped", ""), 0xdead000, &[]).is_err());
+        // `present` must not be satisfied by `not-present`.
+        assert!(page_fault_report(REPORT, 0xdead000, &["present"]).is_err());
+    }
+
+    #[test]
+    fn split_and_piped() {
+        let t = format!(
+            "boot log\r\n> help\r\n{HELP}> pci\n{PCI}> mem\nframes: 1\nheap: 2\n> threads\nID NAME\n0 idle\n> uptime\nup 1 s\n> shutdown\nshutting down\n"
+        );
+        let a = split_answers(&t);
+        assert_eq!(a.len(), 6);
+        assert_eq!(a[1].0, "pci");
+        assert_eq!(a[1].1, PCI);
+        assert!(piped_run_output(&t).is_ok());
+        let broken = t.replace("up 1 s", "down");
+        assert!(piped_run_output(&broken).unwrap_err().contains("uptime"));
+        assert!(piped_run_output("boot\n").is_err());
+    }
+}

@@ -1,0 +1,73 @@
+#!/bin/sh
+# A fake `qemu-system-x86_64` that imitates the kernel's serial console per the
+# conventions the scenarios rely on. It lets the harness, the scenarios and
+# `xtask run`/`xtask test` be exercised end to end without the real kernel:
+#   XTASK_QEMU=tests/scenarios/tests/fake-qemu.sh cargo xtask test --no-host
+# Set FAKE_QEMU_BROKEN=1 to make `pci` answer nothing (checks must then fail).
+cmdline=""; e1000=0
+while [ $# -gt 0 ]; do
+    case "$1" in
+        -append) cmdline="$2"; shift ;;
+        e1000) e1000=1 ;;
+    esac
+    shift
+done
+printf '[    0.000100] INFO  boot: fake kernel, cmdline "%s"\r\n' "$cmdline"
+case " $cmdline " in
+*" ktest "*)
+    skip=0; filter=""
+    for t in $cmdline; do
+        case "$t" in
+            ktest.skip=*) skip=${t#ktest.skip=} ;;
+            ktest.filter=*) filter=${t#ktest.filter=} ;;
+        esac
+    done
+    list=""
+    for t in fake::alpha fake::beta fake::gamma; do
+        case "$t" in *"$filter"*) list="$list $t" ;; esac
+    done
+    n=0; for t in $list; do n=$((n+1)); done
+    printf 'ktest: running %s tests\r\n' $((n > skip ? n - skip : 0))
+    i=0; p=0
+    for t in $list; do
+        i=$((i+1)); [ $i -le $skip ] && continue
+        printf 'ktest: start %s\r\ntest %s ... ok\r\n' "$t" "$t"; p=$((p+1))
+    done
+    printf '%s passed, 0 failed\r\n' $p
+    exit 33 ;;
+esac
+printf '[    0.002000] INFO  shell: reached shell prompt in 2 ms\r\n> '
+while IFS= read -r line; do
+    # Apply DEL/backspace editing like the kernel's line editor.
+    line=$(printf '%s' "$line" | sed -e ':a' -e 's/[^\x7f\x08][\x7f\x08]//' -e 'ta' -e 's/^[\x7f\x08]*//')
+    printf '%s\r\n' "$line"
+    case "$line" in
+        help) for c in help pci mem threads uptime log shutdown crash; do
+                  printf '  %-10s does %s\r\n' $c $c; done ;;
+        pci)
+            if [ -z "$FAKE_QEMU_BROKEN" ]; then
+                printf '00:00.0 8086:1237 06.00 host bridge irq 0\r\n'
+                printf '00:01.0 8086:7000 06.01 ISA bridge irq 0\r\n'
+                if [ $e1000 = 1 ]; then
+                    printf '00:03.0 8086:100e 02.00 ethernet irq 11\r\n'
+                    printf '    BAR0 mem 0xfebc0000 size 0x20000\r\n    BAR1 io 0xc000 size 0x40\r\n'
+                fi
+            fi ;;
+        mem) printf 'frames: 30000 free of 32000\r\nheap: 12 KiB used of 1024 KiB\r\n' ;;
+        threads) printf '  ID  STATE    NAME\r\n   0  running  shell\r\n   1  ready    idle\r\n' ;;
+        uptime) printf 'up 1.5 s\r\n' ;;
+        "log "*) printf 'log level set to %s\r\n' "${line#log }" ;;
+        shutdown) printf 'shutting down\r\n'; exit 33 ;;
+        "crash write "*)
+            printf 'EXCEPTION: page fault (#PF, vector 14) in kernel\r\n'
+            printf '  error code: 0x2 (not-present | write | supervisor | data-access)\r\n'
+            printf '  CR2 (fault address): 0x000000000dead000\r\n'
+            printf '  RIP: 0xffffffff80001234  RSP: 0xffffffff80200000\r\n'
+            printf 'kernel stopped\r\n'
+            exit 37 ;;
+        "") ;;
+        *) printf "unknown command '%s' (type 'help')\r\n" "$line" ;;
+    esac
+    printf '> '
+done
+exec sleep 600

@@ -1,0 +1,265 @@
+//! Hand-written command-line parsing: strict, with one-line errors.
+
+use std::time::Duration;
+
+/// Usage text, printed by `help` and after argument errors.
+pub const USAGE: &str = "\
+usage: cargo xtask <command> [options]
+
+commands:
+  run     build the kernel and boot it under QEMU, serial console on this terminal
+            --no-build        boot the existing kernel ELF without building
+            --cmdline STR     kernel command line (e.g. \"log=debug\")
+            --timeout SECS    piped input only: wait this long for the prompt, and
+                              for power-off after the input ended (default 120)
+            -- ARGS...        extra QEMU arguments (e.g. -- -device e1000)
+          With stdin not a terminal (printf 'pci\\nshutdown\\n' | cargo xtask run),
+          input is held back until the first `> ` prompt, then forwarded.
+  test    every test: host unit tests, in-kernel tests under QEMU, QEMU scenarios
+            --filter SUBSTR   only tests/scenarios whose name contains SUBSTR
+            --host-only       only the host unit tests (no QEMU)
+            --no-host         skip the host unit tests
+            --timeout SECS    per-boot timeout of the in-kernel test runs (default 120)
+            --jobs N          scenarios run in parallel (default: CPU count)
+  check   rustfmt check, clippy -D warnings for host crates and for the kernel
+  build   build the kernel (target/x86_64-unknown-none/release/kernel)
+  help    this text
+
+environment:
+  XTASK_QEMU=PATH   use this emulator binary instead of qemu-system-x86_64 on PATH
+
+QEMU exit status: 0 powered off, 33 debug-exit success, 35 in-kernel tests
+failed, 37 kernel stopped on a fatal fault.";
+
+/// Options of `run`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunArgs {
+    /// Skip the kernel build.
+    pub no_build: bool,
+    /// Kernel command line.
+    pub cmdline: String,
+    /// Prompt / power-off timeout in piped mode.
+    pub timeout: Duration,
+    /// Extra QEMU arguments.
+    pub qemu_args: Vec<String>,
+}
+
+/// Options of `test`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TestArgs {
+    /// Name filter for every stage.
+    pub filter: Option<String>,
+    /// Only host tests.
+    pub host_only: bool,
+    /// No host tests.
+    pub no_host: bool,
+    /// Per-boot timeout of in-kernel test runs.
+    pub timeout: Duration,
+    /// Parallel scenarios (None: CPU count).
+    pub jobs: Option<usize>,
+}
+
+/// A parsed invocation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Cmd {
+    /// `help`, `-h`, `--help`, or nothing.
+    Help,
+    /// `build`
+    Build,
+    /// `check`
+    Check,
+    /// `run ...`
+    Run(RunArgs),
+    /// `test ...`
+    Test(TestArgs),
+}
+
+/// Takes the value of `--flag VALUE` or `--flag=VALUE`.
+fn value(
+    flag: &str,
+    inline: Option<&str>,
+    rest: &mut std::slice::Iter<'_, String>,
+) -> Result<String, String> {
+    match inline {
+        Some(v) => Ok(v.to_string()),
+        None => rest
+            .next()
+            .cloned()
+            .ok_or_else(|| format!("{flag} needs a value")),
+    }
+}
+
+fn seconds(flag: &str, v: &str) -> Result<Duration, String> {
+    match v.parse::<u64>() {
+        Ok(n) if n > 0 => Ok(Duration::from_secs(n)),
+        _ => Err(format!(
+            "{flag} expects a positive number of seconds, got {v:?}"
+        )),
+    }
+}
+
+/// Parses the arguments after `cargo xtask`.
+pub fn parse(args: &[String]) -> Result<Cmd, String> {
+    let Some((sub, rest)) = args.split_first() else {
+        return Ok(Cmd::Help);
+    };
+    let mut it = rest.iter();
+    match sub.as_str() {
+        "help" | "-h" | "--help" => {
+            if let Some(a) = it.next() {
+                return Err(format!("unexpected argument {a:?} for `help`"));
+            }
+            Ok(Cmd::Help)
+        }
+        "build" | "check" => {
+            if let Some(a) = it.next() {
+                return Err(format!("unknown argument {a:?} for `{sub}`"));
+            }
+            Ok(if sub == "build" {
+                Cmd::Build
+            } else {
+                Cmd::Check
+            })
+        }
+        "run" => {
+            let mut r = RunArgs {
+                no_build: false,
+                cmdline: String::new(),
+                timeout: Duration::from_secs(120),
+                qemu_args: Vec::new(),
+            };
+            while let Some(a) = it.next() {
+                let (flag, inline) = match a.split_once('=') {
+                    Some((f, v)) if f.starts_with("--") => (f, Some(v)),
+                    _ => (a.as_str(), None),
+                };
+                match flag {
+                    "--" => {
+                        r.qemu_args = it.by_ref().cloned().collect();
+                    }
+                    "--no-build" if inline.is_none() => r.no_build = true,
+                    "--cmdline" => r.cmdline = value(flag, inline, &mut it)?,
+                    "--timeout" => r.timeout = seconds(flag, &value(flag, inline, &mut it)?)?,
+                    _ => return Err(format!("unknown argument {a:?} for `run`")),
+                }
+            }
+            Ok(Cmd::Run(r))
+        }
+        "test" => {
+            let mut t = TestArgs {
+                filter: None,
+                host_only: false,
+                no_host: false,
+                timeout: Duration::from_secs(120),
+                jobs: None,
+            };
+            while let Some(a) = it.next() {
+                let (flag, inline) = match a.split_once('=') {
+                    Some((f, v)) if f.starts_with("--") => (f, Some(v)),
+                    _ => (a.as_str(), None),
+                };
+                match flag {
+                    "--filter" => {
+                        let f = value(flag, inline, &mut it)?;
+                        if f.is_empty() || f.contains(char::is_whitespace) {
+                            return Err(format!(
+                                "--filter must be a non-empty word without spaces, got {f:?}"
+                            ));
+                        }
+                        t.filter = Some(f);
+                    }
+                    "--host-only" if inline.is_none() => t.host_only = true,
+                    "--no-host" if inline.is_none() => t.no_host = true,
+                    "--timeout" => t.timeout = seconds(flag, &value(flag, inline, &mut it)?)?,
+                    "--jobs" => {
+                        let v = value(flag, inline, &mut it)?;
+                        match v.parse::<usize>() {
+                            Ok(n) if n > 0 => t.jobs = Some(n),
+                            _ => {
+                                return Err(format!("--jobs expects a positive number, got {v:?}"));
+                            }
+                        }
+                    }
+                    _ => return Err(format!("unknown argument {a:?} for `test`")),
+                }
+            }
+            if t.host_only && t.no_host {
+                return Err("--host-only and --no-host exclude each other".into());
+            }
+            Ok(Cmd::Test(t))
+        }
+        other => Err(format!("unknown command {other:?}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(args: &[&str]) -> Result<Cmd, String> {
+        parse(&args.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+    }
+
+    #[test]
+    fn help_forms() {
+        assert_eq!(p(&[]), Ok(Cmd::Help));
+        assert_eq!(p(&["help"]), Ok(Cmd::Help));
+        assert_eq!(p(&["--help"]), Ok(Cmd::Help));
+        assert_eq!(p(&["build"]), Ok(Cmd::Build));
+        assert_eq!(p(&["check"]), Ok(Cmd::Check));
+    }
+
+    #[test]
+    fn unknown_things_are_errors() {
+        assert!(p(&["frobnicate"]).unwrap_err().contains("unknown command"));
+        assert!(p(&["run", "--fast"]).unwrap_err().contains("\"--fast\""));
+        assert!(
+            p(&["test", "--verbose"])
+                .unwrap_err()
+                .contains("unknown argument")
+        );
+        assert!(p(&["build", "--release"]).is_err());
+        assert!(
+            p(&["test", "--filter"])
+                .unwrap_err()
+                .contains("needs a value")
+        );
+        assert!(p(&["test", "--host-only", "--no-host"]).is_err());
+        assert!(p(&["test", "--timeout", "0"]).is_err());
+        assert!(p(&["test", "--jobs", "x"]).is_err());
+        assert!(p(&["test", "--filter", "a b"]).is_err());
+        assert!(p(&["run", "--no-build=1"]).is_err());
+    }
+
+    #[test]
+    fn run_options_and_qemu_args() {
+        let Ok(Cmd::Run(r)) = p(&[
+            "run",
+            "--no-build",
+            "--cmdline=log=debug",
+            "--timeout",
+            "9",
+            "--",
+            "-device",
+            "e1000",
+            "--no-build",
+        ]) else {
+            panic!("did not parse");
+        };
+        assert!(r.no_build);
+        assert_eq!(r.cmdline, "log=debug");
+        assert_eq!(r.timeout, Duration::from_secs(9));
+        assert_eq!(r.qemu_args, ["-device", "e1000", "--no-build"]);
+    }
+
+    #[test]
+    fn test_options() {
+        let Ok(Cmd::Test(t)) = p(&["test", "--filter", "heap", "--no-host", "--jobs=3"]) else {
+            panic!("did not parse");
+        };
+        assert_eq!(t.filter.as_deref(), Some("heap"));
+        assert!(t.no_host && !t.host_only);
+        assert_eq!(t.jobs, Some(3));
+        assert_eq!(t.timeout, Duration::from_secs(120));
+    }
+}
