@@ -209,7 +209,7 @@ pub struct Relocation {
     pub addend: i64,
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct SymbolTable<'a> {
     entries: &'a [u8],
     names: &'a [u8],
@@ -217,7 +217,7 @@ struct SymbolTable<'a> {
 
 /// An image that passed [`validate`]; see the crate documentation for what
 /// that guarantees.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ValidatedImage<'a> {
     bytes: &'a [u8],
     segments: Vec<LoadSegment>,
