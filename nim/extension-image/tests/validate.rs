@@ -153,10 +153,8 @@ fn load_rejects_bad_buffers_and_bases() {
         })
     );
     assert_eq!(
-        apply_relocations(&validated, u64::MAX & !0xfff, &mut memory),
-        Err(LoadError::BaseTooHigh {
-            base: u64::MAX & !0xfff
-        })
+        apply_relocations(&validated, !0xfff_u64, &mut memory),
+        Err(LoadError::BaseTooHigh { base: !0xfff_u64 })
     );
     assert!(memory.iter().all(|&b| b == 0), "nothing written on error");
     assert_eq!(

@@ -96,6 +96,7 @@ impl Image {
         }
     }
 
+    #[allow(clippy::too_many_arguments)]
     pub fn program_header(
         &mut self,
         index: usize,
