@@ -744,15 +744,7 @@ mod tests {
         assert_eq!(t.get(id).err(), Some(DeviceError::NotFound));
     }
 
-    struct XorShift(u64);
-    impl XorShift {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            self.0
-        }
-    }
+    use deterministic_rng::XorShift;
 
     /// Random register/unregister/open/close against a model keyed by name;
     /// every id ever issued is kept and checked for staleness.

@@ -635,18 +635,7 @@ mod tests {
     }
 
     /// Deterministic xorshift64* PRNG for property tests.
-    struct XorShift(u64);
-    impl XorShift {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 >> 12;
-            self.0 ^= self.0 << 25;
-            self.0 ^= self.0 >> 27;
-            self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-        }
-        fn below(&mut self, n: u64) -> u64 {
-            self.next() % n
-        }
-    }
+    use deterministic_rng::XorShift;
 
     #[derive(Clone, Copy, PartialEq, Eq, Debug)]
     enum State {

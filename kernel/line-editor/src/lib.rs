@@ -374,15 +374,7 @@ mod tests {
     }
 
     /// Deterministic xorshift64 PRNG.
-    struct XorShift(u64);
-    impl XorShift {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            self.0
-        }
-    }
+    use deterministic_rng::XorShift;
 
     /// Random bytes never panic, never exceed max_len, and the editor's output
     /// is consistent with a simple model of what the terminal shows.

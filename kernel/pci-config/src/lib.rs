@@ -1133,18 +1133,7 @@ mod tests {
         assert_eq!(class_name(0x12, 0x34), "other");
     }
 
-    struct XorShift(u64);
-    impl XorShift {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            self.0
-        }
-        fn below(&mut self, n: u64) -> u64 {
-            self.next() % n
-        }
-    }
+    use deterministic_rng::XorShift;
 
     /// Random functions with random BAR layouts: every BAR is decoded to what
     /// was configured and every register is restored.

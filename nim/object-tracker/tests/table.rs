@@ -3,16 +3,7 @@
 use object_tracker::*;
 use std::collections::HashMap;
 
-struct Xorshift(u64);
-
-impl Xorshift {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-}
+use deterministic_rng::XorShift as Xorshift;
 
 const EXTENSION: ExtensionId = ExtensionId(7);
 

@@ -3,15 +3,15 @@
 //! can corrupt one field at a time.
 #![allow(dead_code)]
 
-/// Deterministic xorshift64 generator.
+/// The shared deterministic test generator, with `usize` bounds.
 pub struct Xorshift(pub u64);
 
 impl Xorshift {
     pub fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
+        let mut generator = deterministic_rng::XorShift(self.0);
+        let value = generator.next();
+        self.0 = generator.0;
+        value
     }
 
     pub fn below(&mut self, bound: usize) -> usize {
