@@ -18,6 +18,7 @@ fn main() {
         println!("cargo:rustc-link-arg-bins=--no-pie");
         println!("cargo:rustc-link-arg-bins=-zmax-page-size=4096");
     }
+    embed_extension_bundle();
     println!("cargo:rerun-if-changed=linker.ld");
     println!("cargo:rerun-if-changed=build.rs");
 
@@ -39,4 +40,22 @@ fn main() {
     }
     let out = PathBuf::from(std::env::var("OUT_DIR").unwrap()).join("trap_stubs.s");
     std::fs::write(out, asm).unwrap();
+}
+
+/// Copies the extension bundle named by `NIM_EXTENSION_BUNDLE` (written by
+/// `cargo xtask build`) to OUT_DIR, where the kernel includes it; without
+/// the variable the kernel gets an empty bundle (no extensions).
+fn embed_extension_bundle() {
+    println!("cargo:rerun-if-env-changed=NIM_EXTENSION_BUNDLE");
+    let out = PathBuf::from(std::env::var("OUT_DIR").unwrap()).join("extensions.bundle");
+    match std::env::var_os("NIM_EXTENSION_BUNDLE") {
+        Some(path) => {
+            println!("cargo:rerun-if-changed={}", PathBuf::from(&path).display());
+            let bytes = std::fs::read(&path).unwrap_or_else(|error| {
+                panic!("cannot read the extension bundle {path:?}: {error}")
+            });
+            std::fs::write(out, bytes).unwrap();
+        }
+        None => std::fs::write(out, []).unwrap(),
+    }
 }

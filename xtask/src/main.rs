@@ -11,6 +11,7 @@
 //! - Bad arguments: one-line error, usage on stderr, exit status 2.
 
 mod args;
+mod extensions;
 mod libtest;
 
 use std::io::{self, BufRead, BufReader, IsTerminal, Write};
@@ -73,6 +74,7 @@ fn stage(msg: &str) {
 }
 
 /// THE kernel build command. Adjust flags (e.g. RUSTFLAGS) here only.
+/// The kernel embeds the extension bundle when it exists.
 fn kernel_build_command() -> Command {
     let mut c = cargo();
     c.args([
@@ -83,24 +85,64 @@ fn kernel_build_command() -> Command {
         "--target",
         "x86_64-unknown-none",
     ]);
+    set_bundle_variable(&mut c);
     c
+}
+
+/// Points the kernel's build script at the extension bundle (if built).
+fn set_bundle_variable(c: &mut Command) {
+    let bundle = extensions::bundle_path(&target_directory());
+    if bundle.is_file() {
+        c.env(extensions::BUNDLE_VARIABLE, bundle);
+    }
+}
+
+/// The cargo target directory (absolute).
+fn target_directory() -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("target"));
+    if target.is_absolute() {
+        target
+    } else {
+        root().join(target)
+    }
 }
 
 /// Where [`kernel_build_command`] puts the kernel ELF.
 fn kernel_path() -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root().join("target"));
-    let target = if target.is_absolute() {
-        target
-    } else {
-        root().join(target)
-    };
-    target.join("x86_64-unknown-none/release/kernel")
+    target_directory().join("x86_64-unknown-none/release/kernel")
 }
 
-/// Builds the kernel (a quick no-op when up to date); returns the ELF path.
+/// Builds every extension image and packs them into the bundle.
+fn build_extensions() -> Result<(), String> {
+    let names = extensions::names(&root())?;
+    stage(&format!(
+        "build: extensions ({}) for x86_64-unknown-none",
+        names.join(", ")
+    ));
+    let st = extensions::build_command(cargo(), &names)
+        .status()
+        .map_err(|e| format!("could not run cargo: {e}"))?;
+    if !st.success() {
+        return Err(format!("extension build failed ({st})"));
+    }
+    let images = target_directory().join("x86_64-unknown-none/release");
+    let bundle = extensions::bundle_path(&target_directory());
+    let size = extensions::pack(&names, &images, &bundle)?;
+    stage(&format!(
+        "build: packed {} extension image(s) into {} ({} KiB)",
+        names.len(),
+        bundle.display(),
+        size.div_ceil(1024)
+    ));
+    Ok(())
+}
+
+/// Builds the extensions, then the kernel that embeds them (a quick no-op
+/// when up to date); returns the ELF path.
 fn build_kernel() -> Result<PathBuf, String> {
+    build_extensions()?;
     stage("build: kernel (cargo build --release -p kernel --target x86_64-unknown-none)");
     let st = kernel_build_command()
         .status()
@@ -217,7 +259,20 @@ fn run(a: &RunArgs) -> Result<(), String> {
 }
 
 fn check() -> Result<(), String> {
-    let steps: [(&str, &[&str]); 3] = [
+    let extension_names = extensions::names(&root())?;
+    let mut extension_clippy: Vec<&str> = vec![
+        "clippy",
+        "--release",
+        "--target",
+        "x86_64-unknown-none",
+        "-p",
+        "extension-api",
+    ];
+    for name in &extension_names {
+        extension_clippy.extend(["-p", name.as_str()]);
+    }
+    extension_clippy.extend(["--", "-D", "warnings"]);
+    let steps: [(&str, &[&str]); 4] = [
         ("rustfmt", &["fmt", "--all", "--", "--check"]),
         (
             "clippy (host crates)",
@@ -237,11 +292,15 @@ fn check() -> Result<(), String> {
                 "warnings",
             ],
         ),
+        ("clippy (extensions)", &extension_clippy),
     ];
     let mut failed = Vec::new();
     for (name, args) in steps {
         stage(&format!("check: {name} (cargo {})", args.join(" ")));
-        match cargo().args(args).status() {
+        let mut command = cargo();
+        command.args(args);
+        set_bundle_variable(&mut command);
+        match command.status() {
             Ok(s) if s.success() => {}
             Ok(s) => failed.push(format!("{name} ({s})")),
             Err(e) => failed.push(format!("{name} (could not run cargo: {e})")),

@@ -45,6 +45,7 @@
 
 extern crate alloc;
 
+pub mod bundle;
 mod error;
 mod load;
 mod read;

@@ -1,0 +1,182 @@
+//! The runtime: the entry-point dispatcher, the kernel call, the heap and
+//! the panic path.
+
+use crate::Extension;
+use core::fmt::Write;
+use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use extension_abi::{
+    ABI_VERSION, InitAnswer, InitArguments, KernelServiceEntry, MAX_MESSAGE_BYTES, MessageReader,
+    MessageWriter, Status, operation, service,
+};
+use linked_list_allocator::LockedHeap;
+
+static KERNEL_SERVICE_ENTRY: AtomicU64 = AtomicU64::new(0);
+static GENERATION: AtomicU32 = AtomicU32::new(0);
+
+#[global_allocator]
+static HEAP: LockedHeap = LockedHeap::empty();
+
+/// What the extension learns at init.
+#[derive(Clone, Copy, Debug)]
+pub struct InitContext {
+    /// This instance's generation (0 on first load, +1 per restart).
+    pub generation: u32,
+    /// Bytes of heap available to `alloc`.
+    pub heap_size: u64,
+}
+
+/// The generation of the running instance.
+pub fn generation() -> u32 {
+    GENERATION.load(Ordering::Relaxed)
+}
+
+/// Calls kernel service `service` with `message` (arguments in, results
+/// out, in place). Returns the status the kernel answered.
+pub fn kernel_call(service: u64, message: &mut [u8]) -> Status {
+    let entry = KERNEL_SERVICE_ENTRY.load(Ordering::Acquire);
+    if entry == 0 {
+        return Status::NotRunning;
+    }
+    // SAFETY: `entry` is the kernel service entry the kernel handed over in
+    // INIT (checked non-zero above); it has the `KernelServiceEntry`
+    // signature by the ABI contract, and `message` is a valid, exclusively
+    // borrowed buffer for the duration of the call.
+    let code = unsafe {
+        let function: KernelServiceEntry = core::mem::transmute(entry as usize);
+        function(service, message.as_mut_ptr(), message.len() as u64)
+    };
+    Status::from_code(code).unwrap_or(Status::BadMessage)
+}
+
+/// The entry-point dispatcher behind [`crate::extension!`].
+pub fn dispatch<E: Extension>(
+    state: &spin::Once<E>,
+    operation: u64,
+    message: *mut u8,
+    message_len: u64,
+) -> u64 {
+    if message.is_null() || message_len as usize > MAX_MESSAGE_BYTES {
+        return Status::BadMessage as u64;
+    }
+    // SAFETY: the kernel passes a buffer of `message_len` bytes in this
+    // extension's own writable memory that nothing else uses during the call
+    // (the ABI contract of `ExtensionEntry`); null and oversized were refused.
+    let message = unsafe { core::slice::from_raw_parts_mut(message, message_len as usize) };
+    let status = match operation {
+        operation::INIT => init::<E>(state, message),
+        _ => match state.get() {
+            None => Status::NotRunning,
+            Some(extension) => handle(extension, operation, message),
+        },
+    };
+    status as u64
+}
+
+fn init<E: Extension>(state: &spin::Once<E>, message: &mut [u8]) -> Status {
+    let Ok(arguments) = InitArguments::decode(&mut MessageReader::new(message)) else {
+        return Status::BadMessage;
+    };
+    if state.get().is_some() {
+        return Status::Refused;
+    }
+    if arguments.heap_size > 0 {
+        // SAFETY: the kernel granted [heap_base, heap_base + heap_size) to
+        // this instance alone, mapped writable and zeroed, and INIT runs once
+        // per instance (checked above), so the heap is initialised once.
+        unsafe {
+            HEAP.lock()
+                .init(arguments.heap_base as *mut u8, arguments.heap_size as usize)
+        };
+    }
+    GENERATION.store(arguments.generation, Ordering::Relaxed);
+    KERNEL_SERVICE_ENTRY.store(arguments.kernel_service_entry, Ordering::Release);
+    let context = InitContext {
+        generation: arguments.generation,
+        heap_size: arguments.heap_size,
+    };
+    let extension = match E::init(&context) {
+        Ok(extension) => extension,
+        Err(status) => return status,
+    };
+    state.call_once(|| extension);
+    let answer = InitAnswer {
+        abi_version: ABI_VERSION,
+        implements_crash: E::IMPLEMENTS_CRASH,
+    };
+    match answer.encode(&mut MessageWriter::new(message)) {
+        Ok(()) => Status::Ok,
+        Err(_) => Status::BadMessage,
+    }
+}
+
+fn handle<E: Extension>(extension: &E, operation: u64, message: &mut [u8]) -> Status {
+    // Arguments are copied out first so the reply can reuse the buffer.
+    let mut arguments = [0u8; 256];
+    let length = message.len().min(arguments.len());
+    arguments[..length].copy_from_slice(&message[..length]);
+    match operation {
+        operation::NULL => Status::Ok,
+        operation::CALL_KERNEL_NULL => {
+            let Ok(count) = MessageReader::new(&arguments[..length]).u64() else {
+                return Status::BadMessage;
+            };
+            for _ in 0..count {
+                let status = kernel_call(service::NULL, &mut []);
+                if status != Status::Ok {
+                    return status;
+                }
+            }
+            Status::Ok
+        }
+        _ => {
+            let mut request = MessageReader::new(&arguments[..length]);
+            let mut reply = MessageWriter::new(message);
+            extension.handle(operation, &mut request, &mut reply)
+        }
+    }
+}
+
+/// The panic path: tell the kernel (which ends this instance); never returns.
+pub fn report_panic(information: &core::panic::PanicInfo<'_>) -> ! {
+    let mut text = FixedText::<200>::new();
+    let _ = write!(text, "{}", information.message());
+    if let Some(location) = information.location() {
+        let _ = write!(text, " at {}:{}", location.file(), location.line());
+    }
+    let length = text.length;
+    let _ = kernel_call(service::PANIC, &mut text.bytes[..length]);
+    // The kernel never returns from PANIC; if it did (no kernel yet), stop.
+    loop {
+        core::hint::spin_loop();
+    }
+}
+
+/// Text formatted without the heap (log lines, panic messages).
+pub(crate) struct FixedText<const N: usize> {
+    pub(crate) bytes: [u8; N],
+    pub(crate) length: usize,
+}
+
+impl<const N: usize> FixedText<N> {
+    pub(crate) const fn new() -> Self {
+        Self {
+            bytes: [0; N],
+            length: 0,
+        }
+    }
+}
+
+impl<const N: usize> Write for FixedText<N> {
+    fn write_str(&mut self, text: &str) -> core::fmt::Result {
+        for character in text.chars() {
+            let mut encoded = [0u8; 4];
+            let encoded = character.encode_utf8(&mut encoded).as_bytes();
+            if self.length + encoded.len() > N {
+                break;
+            }
+            self.bytes[self.length..self.length + encoded.len()].copy_from_slice(encoded);
+            self.length += encoded.len();
+        }
+        Ok(())
+    }
+}

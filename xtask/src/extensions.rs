@@ -1,0 +1,120 @@
+//! Building the extension crates and packing their images into the bundle
+//! the kernel embeds.
+//!
+//! Invariants:
+//! - Every directory under `extensions/` with a `Cargo.toml` is an
+//!   extension; its package name is its directory name and its image name.
+//! - Images are built with the same profile as the kernel (release), with
+//!   debug info stripped (symbols stay, for fault reports).
+//! - The bundle is written only when its bytes change, so an unchanged
+//!   build does not relink the kernel.
+
+use std::path::{Path, PathBuf};
+
+use extension_image::bundle::{BundleEntry, is_valid_name, write_bundle};
+
+/// The environment variable through which the kernel's build script finds
+/// the bundle.
+pub const BUNDLE_VARIABLE: &str = "NIM_EXTENSION_BUNDLE";
+
+/// Names of every extension crate, sorted.
+pub fn names(root: &Path) -> Result<Vec<String>, String> {
+    let directory = root.join("extensions");
+    let mut names = Vec::new();
+    let listing = std::fs::read_dir(&directory)
+        .map_err(|error| format!("cannot list {}: {error}", directory.display()))?;
+    for entry in listing.flatten() {
+        if entry.path().join("Cargo.toml").is_file() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if !is_valid_name(&name) {
+                return Err(format!(
+                    "extension directory {name:?}: names are 1..=31 bytes of a-z, 0-9, '-', '_'"
+                ));
+            }
+            names.push(name);
+        }
+    }
+    names.sort();
+    Ok(names)
+}
+
+/// Where the bundle goes.
+pub fn bundle_path(target_directory: &Path) -> PathBuf {
+    target_directory.join("extensions.bundle")
+}
+
+/// The build command for every extension image.
+pub fn build_command(mut cargo: std::process::Command, names: &[String]) -> std::process::Command {
+    cargo.args(["build", "--release", "--target", "x86_64-unknown-none"]);
+    for name in names {
+        cargo.args(["-p", name]);
+    }
+    cargo.env("CARGO_PROFILE_RELEASE_STRIP", "debuginfo");
+    cargo
+}
+
+/// Packs the built images of `names` (found in `image_directory`) into the
+/// bundle at `bundle`. Returns the bundle's size.
+pub fn pack(names: &[String], image_directory: &Path, bundle: &Path) -> Result<usize, String> {
+    let mut images = Vec::new();
+    for name in names {
+        let path = image_directory.join(name);
+        let image = std::fs::read(&path)
+            .map_err(|error| format!("cannot read {}: {error}", path.display()))?;
+        images.push((name.as_str(), image));
+    }
+    let entries: Vec<BundleEntry<'_>> = images
+        .iter()
+        .map(|(name, image)| BundleEntry { name, image })
+        .collect();
+    let bytes = write_bundle(&entries).map_err(|error| format!("packing extensions: {error}"))?;
+    if std::fs::read(bundle).ok().as_deref() != Some(bytes.as_slice()) {
+        if let Some(parent) = bundle.parent() {
+            std::fs::create_dir_all(parent)
+                .map_err(|error| format!("cannot create {}: {error}", parent.display()))?;
+        }
+        std::fs::write(bundle, &bytes)
+            .map_err(|error| format!("cannot write {}: {error}", bundle.display()))?;
+    }
+    Ok(bytes.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_lists_only_crate_directories_sorted() {
+        let root = std::env::temp_dir().join(format!("xtask-ext-names-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        for name in ["zeta", "alpha"] {
+            std::fs::create_dir_all(root.join("extensions").join(name)).unwrap();
+            std::fs::write(root.join("extensions").join(name).join("Cargo.toml"), "").unwrap();
+        }
+        std::fs::create_dir_all(root.join("extensions/not-a-crate")).unwrap();
+        std::fs::write(root.join("extensions/README.md"), "").unwrap();
+        assert_eq!(names(&root).unwrap(), ["alpha", "zeta"]);
+        std::fs::create_dir_all(root.join("extensions/Bad Name")).unwrap();
+        std::fs::write(root.join("extensions/Bad Name/Cargo.toml"), "").unwrap();
+        assert!(names(&root).unwrap_err().contains("Bad Name"));
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn pack_writes_a_parseable_bundle_and_reports_missing_images() {
+        let directory = std::env::temp_dir().join(format!("xtask-ext-pack-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&directory);
+        std::fs::create_dir_all(&directory).unwrap();
+        std::fs::write(directory.join("one"), b"image-one").unwrap();
+        let bundle = directory.join("out/extensions.bundle");
+        let size = pack(&["one".into()], &directory, &bundle).unwrap();
+        let bytes = std::fs::read(&bundle).unwrap();
+        assert_eq!(bytes.len(), size);
+        let entries = extension_image::bundle::parse_bundle(&bytes).unwrap();
+        assert_eq!(entries.len(), 1);
+        assert_eq!(entries[0].image, b"image-one");
+        let error = pack(&["missing".into()], &directory, &bundle).unwrap_err();
+        assert!(error.contains("missing"), "{error}");
+        std::fs::remove_dir_all(&directory).unwrap();
+    }
+}
