@@ -100,6 +100,8 @@ extern "C" fn kernel_entry(start_info_address: u64) -> ! {
         time::TICK_HZ,
         time::timestamp_counter_hz() / 1_000_000
     );
+    // Failure is logged by init; the kernel runs on without the watchdog.
+    let _ = arch::nmi_watchdog::init();
     let pci_functions = pci::init();
     log::info!("PCI: {pci_functions} functions");
     if command_line.run_tests {

@@ -58,7 +58,7 @@ const COMMANDS: &[Command] = &[
     Command {
         name: "stats",
         usage: "stats",
-        help: "interrupt and scheduler counters",
+        help: "interrupt, scheduler and watchdog NMI counters",
         run: stats,
     },
     Command {
@@ -250,6 +250,16 @@ fn stats(_: &[&str]) {
         "console input dropped: {}",
         crate::console::INPUT_DROPPED.load(Relaxed)
     );
+    match crate::arch::nmi_watchdog::period_us() {
+        0 => println!(
+            "watchdog NMIs: {} (watchdog inactive)",
+            crate::arch::nmi_watchdog::nmi_count()
+        ),
+        period => println!(
+            "watchdog NMIs: {} (one every {period} us)",
+            crate::arch::nmi_watchdog::nmi_count()
+        ),
+    }
 }
 
 fn log_level(arguments: &[&str]) {

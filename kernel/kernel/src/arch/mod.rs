@@ -1,5 +1,6 @@
 //! CPU-specific code: descriptor tables, trap entry and dispatch, per-CPU
-//! data, interrupt-flag control, fault fix-ups and QEMU's exit device.
+//! data, interrupt-flag control, fault fix-ups, the NMI watchdog's
+//! heartbeat and QEMU's exit device.
 //!
 //! Invariant: this module and `memory::paging` are where the kernel's
 //! `unsafe` lives; every block states why it is sound.
@@ -7,6 +8,7 @@
 pub mod fixup;
 pub mod gdt;
 pub mod idt;
+pub mod nmi_watchdog;
 pub mod percpu;
 pub mod trap;
 

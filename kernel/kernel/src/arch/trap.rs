@@ -145,7 +145,7 @@ fn handle_exception(frame: &mut TrapFrame) {
         }
         NMI => {
             NMIS.fetch_add(1, Ordering::Relaxed);
-            log::warn!("non-maskable interrupt at RIP {:#x}", frame.rip);
+            super::nmi_watchdog::on_nmi();
         }
         _ => fatal_exception(frame),
     }

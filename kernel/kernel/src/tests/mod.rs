@@ -5,6 +5,7 @@ mod arch;
 mod memory;
 mod sched;
 mod system;
+mod watchdog;
 
 use crate::memory::paging::SCRATCH_BASE;
 use core::sync::atomic::{AtomicU64, Ordering};
