@@ -97,3 +97,10 @@ pub fn list() -> Vec<DeviceInfo> {
         .map(DeviceTable::list)
         .unwrap_or_default()
 }
+
+/// Removes device `id` even if it is open (its driver is gone).
+pub fn force_unregister(id: DeviceId) -> Result<(), DeviceError> {
+    let mut guard = TABLE.lock();
+    let table = guard.as_mut().ok_or(DeviceError::NotFound)?;
+    table.force_unregister(id).map(|_| ())
+}

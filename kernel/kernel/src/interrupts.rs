@@ -48,14 +48,39 @@ pub fn handle_irq(line: u8, stack_pointer: u64) -> u64 {
     match line {
         TIMER_IRQ => crate::time::on_tick(),
         SERIAL_IRQ => crate::console::on_serial_interrupt(),
-        _ => {}
+        _ => {
+            crate::nim::services::on_device_interrupt(line);
+        }
     }
     // SAFETY: we are in the handler of exactly this interrupt.
     unsafe { PICS.lock().notify_end_of_interrupt(PIC_BASE_VECTOR + line) };
     cpu.interrupt_depth.fetch_sub(1, Ordering::Relaxed);
     if line == TIMER_IRQ {
+        crate::nim::recovery::on_timer_tick();
+        let stack_pointer = crate::nim::fault::on_timer_tick(stack_pointer);
         crate::sched::on_timer_tick(stack_pointer)
     } else {
         stack_pointer
+    }
+}
+
+/// Masks (`true`) or unmasks ISA interrupt `line` at the PICs.
+pub fn set_line_masked(line: u8, masked: bool) {
+    let mut pics = PICS.lock();
+    // SAFETY: reading and writing the PIC mask registers has no effect
+    // beyond enabling or disabling delivery of the lines.
+    unsafe {
+        let [mut master, mut slave] = pics.read_masks();
+        let (mask, bit) = if line < 8 {
+            (&mut master, line)
+        } else {
+            (&mut slave, line - 8)
+        };
+        if masked {
+            *mask |= 1 << bit;
+        } else {
+            *mask &= !(1 << bit);
+        }
+        pics.write_masks(master, slave);
     }
 }

@@ -18,6 +18,7 @@ mod devices;
 mod interrupts;
 mod ktest;
 mod memory;
+mod nim;
 mod pci;
 mod sched;
 mod shell;
@@ -32,6 +33,9 @@ struct CommandLine<'a> {
     test_filter: Option<&'a str>,
     test_skip: usize,
     log_level: log::LevelFilter,
+    autoload_extensions: bool,
+    benchmark: Option<&'a str>,
+    benchmark_iterations: Option<u64>,
 }
 
 fn parse_command_line(text: &str) -> CommandLine<'_> {
@@ -40,6 +44,9 @@ fn parse_command_line(text: &str) -> CommandLine<'_> {
         test_filter: None,
         test_skip: 0,
         log_level: log::LevelFilter::Info,
+        autoload_extensions: true,
+        benchmark: None,
+        benchmark_iterations: None,
     };
     for word in text.split_ascii_whitespace() {
         match word.split_once('=') {
@@ -52,6 +59,26 @@ fn parse_command_line(text: &str) -> CommandLine<'_> {
             Some(("log", level)) => match console::parse_level(level) {
                 Some(level) => options.log_level = level,
                 None => log::warn!("command line: unknown log level '{level}'; using info"),
+            },
+            Some(("nim.autoload", value)) => options.autoload_extensions = value != "0",
+            Some(("nim.watchdog_ms", value)) => match value.parse::<u64>() {
+                Ok(milliseconds) if milliseconds > 0 => {
+                    nim::WATCHDOG_MS.store(milliseconds, Ordering::Relaxed)
+                }
+                _ => log::warn!(
+                    "command line: nim.watchdog_ms={value} is not a positive number; ignored"
+                ),
+            },
+            Some(("nim.policy", value)) => match restart_policy::parse_policy(value) {
+                Ok(policy) => nim::set_default_policy(policy),
+                Err(error) => log::warn!("command line: nim.policy={value}: {error}; ignored"),
+            },
+            Some(("bench", name)) => options.benchmark = Some(name),
+            Some(("bench.iterations", value)) => match value.parse::<u64>() {
+                Ok(count) if count > 0 => options.benchmark_iterations = Some(count),
+                _ => log::warn!(
+                    "command line: bench.iterations={value} is not a positive number; ignored"
+                ),
             },
             _ => log::warn!("command line: unknown option '{word}' ignored"),
         }
@@ -83,6 +110,9 @@ extern "C" fn kernel_entry(start_info_address: u64) -> ! {
     arch::gdt::init();
     arch::idt::init();
     memory::init(&boot_info);
+    if let Err(error) = arch::gdt::use_shared_interrupt_stacks() {
+        log::error!("cannot alias the interrupt stacks for protection domains: {error:?}");
+    }
     let (free, _, total) = memory::frames::counts();
     log::info!(
         "memory: {} MiB usable, {} MiB free after boot allocations",
@@ -104,6 +134,7 @@ extern "C" fn kernel_entry(start_info_address: u64) -> ! {
     let _ = arch::nmi_watchdog::init();
     let pci_functions = pci::init();
     log::info!("PCI: {pci_functions} functions");
+    nim::init(command_line.autoload_extensions);
     if command_line.run_tests {
         ktest::run(ktest::TestOptions {
             filter: command_line.test_filter,

@@ -74,6 +74,12 @@ const COMMANDS: &[Command] = &[
         run: crash,
     },
     Command {
+        name: "ext",
+        usage: crate::nim::shell_commands::USAGE,
+        help: "isolated extensions: list, load, unload, restart, crash, faults, policy",
+        run: crate::nim::shell_commands::run,
+    },
+    Command {
         name: "shutdown",
         usage: "shutdown",
         help: "power off (QEMU exits)",
@@ -249,6 +255,14 @@ fn stats(_: &[&str]) {
     println!(
         "console input dropped: {}",
         crate::console::INPUT_DROPPED.load(Relaxed)
+    );
+    println!(
+        "extension faults: {}, recoveries: {} (mean {} us), service calls: {}",
+        crate::nim::fault::FAULTS_DETECTED.load(Relaxed),
+        crate::nim::recovery::RECOVERIES.load(Relaxed),
+        crate::nim::recovery::RECOVERY_MICROSECONDS.load(Relaxed)
+            / crate::nim::recovery::RECOVERIES.load(Relaxed).max(1),
+        crate::nim::services::SERVICE_CALLS.load(Relaxed)
     );
     match crate::arch::nmi_watchdog::period_us() {
         0 => println!(

@@ -21,8 +21,9 @@ static READ_ONLY_TARGET: [u64; 1] = [0x0123_4567_89ab_cdef];
 
 /// Makes `kind` happen here and now. `target` is the address the
 /// `write-*` kinds write to (the caller looks it up: some kernel text, a
-/// kernel static, a kernel heap block, another domain's data); the other
-/// kinds ignore it. `panic` is called for [`CrashKind::Panic`].
+/// kernel static, a kernel heap block, another domain's data; for
+/// `write-own-rodata`, 0 means this image's own read-only static); the
+/// other kinds ignore it. `panic` is called for [`CrashKind::Panic`].
 pub fn trigger(kind: CrashKind, target: u64, panic: fn() -> !) -> ! {
     match kind {
         CrashKind::NullDereference => {
@@ -41,7 +42,10 @@ pub fn trigger(kind: CrashKind, target: u64, panic: fn() -> !) -> ! {
             unsafe { core::ptr::write_volatile(target as *mut u64, 0x0bad_0bad_0bad_0bad) };
         }
         CrashKind::WriteOwnRodata => {
-            let address = core::ptr::addr_of!(READ_ONLY_TARGET) as *mut u64;
+            let address = match target {
+                0 => core::ptr::addr_of!(READ_ONLY_TARGET) as *mut u64,
+                given => given as *mut u64,
+            };
             // SAFETY: deliberately unsound: writes a read-only static, which
             // is mapped without write permission, to raise a page fault.
             unsafe { core::ptr::write_volatile(core::hint::black_box(address), 0) };

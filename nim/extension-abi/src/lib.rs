@@ -24,20 +24,33 @@ pub use message::{MessageError, MessageReader, MessageWriter};
 pub const ABI_VERSION: u32 = 1;
 
 /// Largest message that crosses in one call, in bytes.
-pub const MAX_MESSAGE_BYTES: usize = 8192;
+pub const MAX_MESSAGE_BYTES: usize = 4096 + 256;
 
 /// The extension's entry point (the image's ELF entry, `_start`):
 /// `extern "C" fn(operation: u64, message: *mut u8, message_len: u64) -> u64`.
 ///
 /// The kernel calls it for every operation; `message` points into the
 /// extension's own writable memory and holds the arguments on entry and the
-/// results on return. The return value is a [`Status`] code.
+/// results on return. The return value is a [`Status`] code in the low 32
+/// bits and the number of reply bytes written in the high 32 bits (see
+/// [`pack_return`]).
 pub type ExtensionEntry = extern "C" fn(operation: u64, message: *mut u8, message_len: u64) -> u64;
 
 /// The kernel's service entry, handed to the extension in the init message:
 /// `extern "C" fn(service: u64, message: *mut u8, message_len: u64) -> u64`.
 pub type KernelServiceEntry =
     extern "C" fn(service: u64, message: *mut u8, message_len: u64) -> u64;
+
+/// Packs an entry point's return value: status and reply length.
+pub fn pack_return(status: Status, reply_length: usize) -> u64 {
+    status as u64 | ((reply_length as u64) << 32)
+}
+
+/// Splits an entry point's return value into its status code and reply
+/// length (see [`pack_return`]).
+pub fn unpack_return(value: u64) -> (u64, usize) {
+    (value & 0xffff_ffff, (value >> 32) as usize)
+}
 
 /// Operations the kernel calls on an extension (its entry points).
 pub mod operation {
@@ -301,6 +314,13 @@ mod tests {
                 Ok(answer)
             );
         }
+    }
+
+    #[test]
+    fn return_values_pack_status_and_length() {
+        let value = pack_return(Status::Refused, 4096);
+        assert_eq!(unpack_return(value), (Status::Refused as u64, 4096));
+        assert_eq!(unpack_return(pack_return(Status::Ok, 0)), (0, 0));
     }
 
     #[test]

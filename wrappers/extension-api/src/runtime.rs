@@ -62,14 +62,14 @@ pub fn dispatch<E: Extension>(
     // extension's own writable memory that nothing else uses during the call
     // (the ABI contract of `ExtensionEntry`); null and oversized were refused.
     let message = unsafe { core::slice::from_raw_parts_mut(message, message_len as usize) };
-    let status = match operation {
-        operation::INIT => init::<E>(state, message),
+    let (status, reply_length) = match operation {
+        operation::INIT => (init::<E>(state, message), InitAnswer::ENCODED_LEN),
         _ => match state.get() {
-            None => Status::NotRunning,
+            None => (Status::NotRunning, 0),
             Some(extension) => handle(extension, operation, message),
         },
     };
-    status as u64
+    extension_abi::pack_return(status, reply_length)
 }
 
 fn init<E: Extension>(state: &spin::Once<E>, message: &mut [u8]) -> Status {
@@ -109,29 +109,31 @@ fn init<E: Extension>(state: &spin::Once<E>, message: &mut [u8]) -> Status {
     }
 }
 
-fn handle<E: Extension>(extension: &E, operation: u64, message: &mut [u8]) -> Status {
-    // Arguments are copied out first so the reply can reuse the buffer.
-    let mut arguments = [0u8; 256];
-    let length = message.len().min(arguments.len());
-    arguments[..length].copy_from_slice(&message[..length]);
+fn handle<E: Extension>(extension: &E, operation: u64, message: &mut [u8]) -> (Status, usize) {
     match operation {
-        operation::NULL => Status::Ok,
+        operation::NULL => (Status::Ok, 0),
         operation::CALL_KERNEL_NULL => {
-            let Ok(count) = MessageReader::new(&arguments[..length]).u64() else {
-                return Status::BadMessage;
+            let Ok(count) = MessageReader::new(message).u64() else {
+                return (Status::BadMessage, 0);
             };
             for _ in 0..count {
                 let status = kernel_call(service::NULL, &mut []);
                 if status != Status::Ok {
-                    return status;
+                    return (status, 0);
                 }
             }
-            Status::Ok
+            (Status::Ok, 0)
         }
         _ => {
+            // Arguments are copied out first so the reply can reuse the
+            // buffer (small arguments only; larger ones are cut).
+            let mut arguments = [0u8; 256];
+            let length = message.len().min(arguments.len());
+            arguments[..length].copy_from_slice(&message[..length]);
             let mut request = MessageReader::new(&arguments[..length]);
             let mut reply = MessageWriter::new(message);
-            extension.handle(operation, &mut request, &mut reply)
+            let status = extension.handle(operation, &mut request, &mut reply);
+            (status, reply.len())
         }
     }
 }

@@ -151,3 +151,12 @@ pub unsafe fn probe_copy(
         Err(last_fault())
     }
 }
+
+/// Reads 8 bytes at `address` (little endian), reporting a fault instead
+/// of crashing.
+pub fn probe_read_u64(address: u64) -> Result<u64, ProbeFault> {
+    let mut bytes = [0u8; 8];
+    // SAFETY: the destination is a local buffer of 8 bytes.
+    unsafe { probe_copy(bytes.as_mut_ptr(), address, 8)? };
+    Ok(u64::from_le_bytes(bytes))
+}

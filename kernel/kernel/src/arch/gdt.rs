@@ -1,7 +1,11 @@
 //! Global descriptor table and task-state segment.
 //!
-//! Invariant: the double-fault handler runs on its own interrupt stack
-//! (IST 1), so a kernel stack overflow is still reported.
+//! Invariants: the double-fault handler runs on its own interrupt stack
+//! (IST 1), so a kernel stack overflow is still reported. Once memory is up,
+//! both interrupt stacks are reached through aliases in the shared writable
+//! region ([`use_shared_interrupt_stacks`]): the CPU may switch to them while
+//! a protection domain's page tables are loaded, where the kernel's own
+//! copy of them is read-only.
 
 use spin::Once;
 use x86_64::VirtAddr;
@@ -17,12 +21,19 @@ pub const DOUBLE_FAULT_IST: u16 = 1;
 pub const NMI_IST: u16 = 2;
 const IST_STACK_SIZE: usize = 16 * 1024;
 
-#[repr(align(16))]
+/// Page aligned, so the stack can be aliased page by page.
+#[repr(align(4096))]
 struct IstStack(#[allow(dead_code, reason = "only its address is used")] [u8; IST_STACK_SIZE]);
 static mut DOUBLE_FAULT_STACK: IstStack = IstStack([0; IST_STACK_SIZE]);
 static mut NMI_STACK: IstStack = IstStack([0; IST_STACK_SIZE]);
 
-static TSS: Once<TaskStateSegment> = Once::new();
+/// The TSS lives in a cell because its interrupt-stack pointers change once
+/// after boot (see [`use_shared_interrupt_stacks`]).
+struct TssCell(core::cell::UnsafeCell<TaskStateSegment>);
+// SAFETY: the TSS is written only during single-threaded initialisation
+// with interrupts disabled; afterwards only the CPU reads it.
+unsafe impl Sync for TssCell {}
+static TSS: Once<TssCell> = Once::new();
 static GDT: Once<(GlobalDescriptorTable, Selectors)> = Once::new();
 
 /// Segment selectors of the kernel.
@@ -47,8 +58,11 @@ pub fn init() {
         tss.interrupt_stack_table[(DOUBLE_FAULT_IST - 1) as usize] =
             stack_top(&raw const DOUBLE_FAULT_STACK);
         tss.interrupt_stack_table[(NMI_IST - 1) as usize] = stack_top(&raw const NMI_STACK);
-        tss
+        TssCell(core::cell::UnsafeCell::new(tss))
     });
+    // SAFETY: the cell is 'static and nothing writes it while this
+    // reference lives (initialisation is single-threaded).
+    let tss: &'static TaskStateSegment = unsafe { &*tss.0.get() };
     let (gdt, selectors) = GDT.call_once(|| {
         let mut gdt = GlobalDescriptorTable::new();
         let code = gdt.append(Descriptor::kernel_code_segment());
@@ -71,4 +85,37 @@ pub fn init() {
 /// The kernel's selectors (after [`init`]).
 pub fn selectors() -> Selectors {
     GDT.get().expect("GDT not initialised").1
+}
+
+/// Maps both interrupt stacks again in the shared writable region and
+/// points the TSS at the aliases. Call once after memory is up, with
+/// interrupts disabled.
+pub fn use_shared_interrupt_stacks() -> Result<(), crate::memory::paging::PagingError> {
+    use crate::memory::paging::{self, PageRights, SHARED_WRITABLE_BASE};
+    const PAGE: u64 = 4096;
+    let stacks = [
+        (DOUBLE_FAULT_IST, &raw const DOUBLE_FAULT_STACK),
+        (NMI_IST, &raw const NMI_STACK),
+    ];
+    for (index, (ist, stack)) in stacks.into_iter().enumerate() {
+        // Each alias gets 64 KiB of address space, its lowest page unmapped.
+        let alias_base = SHARED_WRITABLE_BASE + index as u64 * 0x10000 + PAGE;
+        let physical_base = stack as u64; // the kernel image is identity-mapped
+        for page in 0..(IST_STACK_SIZE as u64 / PAGE) {
+            paging::map(
+                alias_base + page * PAGE,
+                physical_base + page * PAGE,
+                PageRights::WRITE,
+            )?;
+        }
+        let cell = TSS.get().expect("GDT not initialised");
+        // SAFETY: single-threaded initialisation with interrupts disabled;
+        // the CPU reads the IST pointers only when it takes an interrupt
+        // through an IST gate, and the alias maps the very same stack.
+        unsafe {
+            (*cell.0.get()).interrupt_stack_table[(ist - 1) as usize] =
+                VirtAddr::new(alias_base + IST_STACK_SIZE as u64);
+        }
+    }
+    Ok(())
 }

@@ -20,7 +20,72 @@ pub struct PerCpu {
     pub spinlocks_held: AtomicU32,
     /// Vector of the interrupt being handled (for reports).
     pub current_vector: AtomicU32,
+    /// Padding to keep the XPC fields 8-byte aligned.
+    reserved: AtomicU32,
+    /// The running thread's XPC state (swapped on every thread switch).
+    pub xpc: ThreadXpcState,
 }
+
+/// Per-thread cross-domain call state, kept in the per-CPU block while the
+/// thread runs (the trap entry and the XPC assembly read it through GS) and
+/// in the thread's record otherwise.
+#[repr(C)]
+pub struct ThreadXpcState {
+    /// Kernel stack pointer saved by the innermost kernel → extension call
+    /// (0 when the thread is in no extension): the kernel stack the thread
+    /// returns to, and where traps and kernel services taken inside the
+    /// extension run.
+    pub kernel_stack: AtomicU64,
+    /// Address of the innermost `nim::xpc::XpcFrame` (0: none).
+    pub innermost_frame: AtomicU64,
+    /// Timer ticks spent in extension code since the last crossing (the
+    /// interrupts-on watchdog).
+    pub ticks_in_extension: AtomicU64,
+    /// NMIs seen in extension code with interrupts disabled since the last
+    /// crossing (the interrupts-off watchdog).
+    pub nmis_in_extension: AtomicU64,
+}
+
+impl ThreadXpcState {
+    /// A thread outside every extension.
+    pub const fn new() -> Self {
+        Self {
+            kernel_stack: AtomicU64::new(0),
+            innermost_frame: AtomicU64::new(0),
+            ticks_in_extension: AtomicU64::new(0),
+            nmis_in_extension: AtomicU64::new(0),
+        }
+    }
+
+    /// Copies the values (for saving and restoring across thread switches).
+    pub fn snapshot(&self) -> [u64; 4] {
+        [
+            self.kernel_stack.load(Ordering::Relaxed),
+            self.innermost_frame.load(Ordering::Relaxed),
+            self.ticks_in_extension.load(Ordering::Relaxed),
+            self.nmis_in_extension.load(Ordering::Relaxed),
+        ]
+    }
+
+    /// Restores values taken by [`ThreadXpcState::snapshot`].
+    pub fn restore(&self, values: [u64; 4]) {
+        self.kernel_stack.store(values[0], Ordering::Relaxed);
+        self.innermost_frame.store(values[1], Ordering::Relaxed);
+        self.ticks_in_extension.store(values[2], Ordering::Relaxed);
+        self.nmis_in_extension.store(values[3], Ordering::Relaxed);
+    }
+}
+
+impl Default for ThreadXpcState {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Offset of `xpc.kernel_stack` in [`PerCpu`], for the assembly that reads
+/// it as `gs:[offset]`.
+pub const XPC_KERNEL_STACK_OFFSET: usize =
+    core::mem::offset_of!(PerCpu, xpc) + core::mem::offset_of!(ThreadXpcState, kernel_stack);
 
 static BOOT_CPU: PerCpu = PerCpu {
     self_pointer: AtomicU64::new(0),
@@ -28,6 +93,8 @@ static BOOT_CPU: PerCpu = PerCpu {
     interrupt_depth: AtomicU32::new(0),
     spinlocks_held: AtomicU32::new(0),
     current_vector: AtomicU32::new(0),
+    reserved: AtomicU32::new(0),
+    xpc: ThreadXpcState::new(),
 };
 
 const IA32_GS_BASE: u32 = 0xc000_0101;

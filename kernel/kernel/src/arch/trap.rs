@@ -19,6 +19,13 @@ global_asm!(
     options(att_syntax)
 );
 
+// The common trap path. Every frame records the CR3 of the interrupted
+// context. A trap taken inside a protection domain switches to the kernel's
+// page tables at once (before any kernel data is written: kernel memory is
+// read-only in a domain) and moves the frame from the extension's stack to
+// the thread's kernel stack (the one saved by the innermost XPC), so kernel
+// code never runs on memory an extension can write. The exit path reloads
+// the CR3 recorded in the frame it returns to.
 global_asm!(
     r#"
     .section .text.trap_common, "ax"
@@ -39,12 +46,37 @@ trap_common:
     push r13
     push r14
     push r15
+    mov rax, cr3
+    push rax
+    push 0
     cld
+    mov rcx, qword ptr [rip + {kernel_root}]
+    cmp rax, rcx
+    je 2f
+    mov cr3, rcx
+    mov rdi, qword ptr gs:[{kernel_stack}]
+    test rdi, rdi
+    jz 2f
+    sub rdi, {frame_size}
+    and rdi, -16
+    mov rdx, rdi
+    mov rsi, rsp
+    mov ecx, {frame_words}
+    rep movsq
+    mov rsp, rdx
+2:
     mov rdi, rsp
     call trap_dispatch
     mov rsp, rax
     .global trap_return
 trap_return:
+    add rsp, 8
+    pop rax
+    mov rcx, cr3
+    cmp rax, rcx
+    je 3f
+    mov cr3, rax
+3:
     pop r15
     pop r14
     pop r13
@@ -62,7 +94,11 @@ trap_return:
     pop rax
     add rsp, 16
     iretq
-    "#
+    "#,
+    kernel_root = sym crate::memory::paging::KERNEL_PAGE_TABLE_ROOT,
+    kernel_stack = const super::percpu::XPC_KERNEL_STACK_OFFSET,
+    frame_size = const core::mem::size_of::<TrapFrame>(),
+    frame_words = const core::mem::size_of::<TrapFrame>() / 8,
 );
 
 /// The saved state of an interrupted context, as laid out on its stack by
@@ -71,6 +107,10 @@ trap_return:
 #[repr(C)]
 #[allow(missing_docs)]
 pub struct TrapFrame {
+    /// Keeps the frame a multiple of 16 bytes (stack alignment for calls).
+    pub alignment: u64,
+    /// CR3 of the interrupted context (the kernel's root, or a domain's).
+    pub cr3: u64,
     pub r15: u64,
     pub r14: u64,
     pub r13: u64,
@@ -102,11 +142,15 @@ pub static BREAKPOINTS: AtomicU64 = AtomicU64::new(0);
 /// Number of non-maskable interrupts seen.
 pub static NMIS: AtomicU64 = AtomicU64::new(0);
 
-const BREAKPOINT: u8 = 3;
-const NMI: u8 = 2;
-const DOUBLE_FAULT: u8 = 8;
+/// Breakpoint exception vector.
+pub const BREAKPOINT: u8 = 3;
+/// Non-maskable interrupt vector.
+pub const NMI: u8 = 2;
+/// Double fault vector.
+pub const DOUBLE_FAULT: u8 = 8;
 const GENERAL_PROTECTION: u8 = 13;
-const PAGE_FAULT: u8 = 14;
+/// Page fault vector.
+pub const PAGE_FAULT: u8 = 14;
 
 #[unsafe(no_mangle)]
 extern "C" fn trap_dispatch(frame: *mut TrapFrame) -> u64 {
@@ -115,7 +159,19 @@ extern "C" fn trap_dispatch(frame: *mut TrapFrame) -> u64 {
     // the current stack; nothing else references it during dispatch.
     let frame = unsafe { &mut *frame };
     let vector = frame.vector as u8;
-    match vector {
+    let from_extension = frame.cr3 != crate::memory::paging::kernel_root();
+    let resume = match vector {
+        NMI => {
+            NMIS.fetch_add(1, Ordering::Relaxed);
+            super::nmi_watchdog::on_nmi();
+            match from_extension {
+                true => crate::nim::fault::on_nmi_in_extension(frame),
+                false => frame_address,
+            }
+        }
+        0..=31 if from_extension && vector != BREAKPOINT => {
+            crate::nim::fault::on_exception_in_extension(frame)
+        }
         0..=31 => {
             handle_exception(frame);
             frame_address
@@ -126,7 +182,8 @@ extern "C" fn trap_dispatch(frame: *mut TrapFrame) -> u64 {
             log::warn!("unexpected interrupt vector {vector}");
             frame_address
         }
-    }
+    };
+    crate::nim::fault::before_trap_return(resume)
 }
 
 fn handle_exception(frame: &mut TrapFrame) {
@@ -142,10 +199,6 @@ fn handle_exception(frame: &mut TrapFrame) {
     match vector {
         BREAKPOINT => {
             BREAKPOINTS.fetch_add(1, Ordering::Relaxed);
-        }
-        NMI => {
-            NMIS.fetch_add(1, Ordering::Relaxed);
-            super::nmi_watchdog::on_nmi();
         }
         _ => fatal_exception(frame),
     }
@@ -195,7 +248,8 @@ impl<const N: usize> Write for FixedText<N> {
     }
 }
 
-fn fatal_exception(frame: &TrapFrame) -> ! {
+/// Prints the report of an unrecoverable exception and stops the kernel.
+pub(crate) fn fatal_exception(frame: &TrapFrame) -> ! {
     let vector = frame.vector as u8;
     let cr2 = (vector == PAGE_FAULT || vector == DOUBLE_FAULT).then(read_cr2);
     let mut context = FixedText::<96>::new();
@@ -241,6 +295,7 @@ fn fatal_exception(frame: &TrapFrame) -> ! {
 pub fn initial_frame(entry: u64, argument: u64, stack_top: u64) -> TrapFrame {
     let selectors = super::gdt::selectors();
     TrapFrame {
+        cr3: crate::memory::paging::kernel_root(),
         rdi: argument,
         rip: entry,
         cs: u64::from(selectors.code.0),

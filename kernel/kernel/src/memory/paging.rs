@@ -25,8 +25,20 @@ pub const KERNEL_HEAP_BASE: u64 = 0xffff_8800_0000_0000;
 pub const KERNEL_HEAP_LIMIT: u64 = 512 * 1024 * 1024;
 /// Base of the kernel stack region.
 pub const KERNEL_STACKS_BASE: u64 = 0xffff_9000_0000_0000;
-/// Base of a region for scratch mappings (tests, later extension memory).
+/// Base of a region for scratch mappings (tests).
 pub const SCRATCH_BASE: u64 = 0xffff_a000_0000_0000;
+/// Base of the region that stays writable inside every protection domain:
+/// the stacks the CPU itself switches to (double fault, NMI), which it may
+/// do while a domain's page tables are loaded.
+pub const SHARED_WRITABLE_BASE: u64 = 0xffff_b000_0000_0000;
+/// Base of the extension regions: region N (one top-level entry, 512 GiB)
+/// holds everything extension N owns (image, heap, stacks, grants) and is
+/// the only writable memory inside its domain besides the shared region.
+pub const EXTENSION_REGION_BASE: u64 = 0xffff_c000_0000_0000;
+/// Size of one extension region (what one top-level entry maps).
+pub const EXTENSION_REGION_SIZE: u64 = 1 << 39;
+/// Number of extension regions.
+pub const EXTENSION_REGIONS: usize = 64;
 
 const PAGE_SIZE: u64 = 4096;
 const HUGE_PAGE_SIZE: u64 = 2 * 1024 * 1024;
@@ -71,8 +83,15 @@ pub struct Translation {
     pub page_size: u64,
 }
 
-static KERNEL_ROOT: AtomicU64 = AtomicU64::new(0);
+/// Physical address of the kernel's top-level table. Read by the trap entry
+/// assembly (by symbol) to leave a protection domain.
+pub static KERNEL_PAGE_TABLE_ROOT: AtomicU64 = AtomicU64::new(0);
 static NX_SUPPORTED: AtomicBool = AtomicBool::new(false);
+/// Set once boot has built the top level: from then on no top-level entry
+/// is ever added or removed (domains copy them).
+static TOP_LEVEL_FROZEN: AtomicBool = AtomicBool::new(false);
+/// Domain page-table roots alive (for leak checks).
+static DOMAIN_ROOTS: AtomicU64 = AtomicU64::new(0);
 static TEXT_END: AtomicU64 = AtomicU64::new(0);
 static TEXT_START: AtomicU64 = AtomicU64::new(0);
 /// Serialises changes to the kernel's page tables.
@@ -91,7 +110,7 @@ fn symbol(address: *const u8) -> u64 {
 
 /// Physical address of the kernel's top-level table.
 pub fn kernel_root() -> u64 {
-    KERNEL_ROOT.load(Ordering::Relaxed)
+    KERNEL_PAGE_TABLE_ROOT.load(Ordering::Relaxed)
 }
 
 /// Is `address` inside the kernel's text?
@@ -206,6 +225,11 @@ unsafe fn walk(
         if entry.is_unused() {
             if !create {
                 return Err(PagingError::NotMapped);
+            }
+            if level == 4 && TOP_LEVEL_FROZEN.load(Ordering::Relaxed) {
+                // A new top-level entry would not be seen by existing
+                // protection domains.
+                return Err(PagingError::BadAddress);
             }
             let child = new_table()?;
             entry.set_addr(PhysAddr::new(child), TABLE_FLAGS);
@@ -400,7 +424,7 @@ pub(super) fn init(ram_end: u64) {
     TEXT_START.store(kernel_start, Ordering::Relaxed);
     TEXT_END.store(text_end, Ordering::Relaxed);
     let root = new_table().expect("no frame for the kernel page table");
-    KERNEL_ROOT.store(root, Ordering::Relaxed);
+    KERNEL_PAGE_TABLE_ROOT.store(root, Ordering::Relaxed);
     // Boot is single-threaded and interrupts are off: no lock needed yet,
     // but take it anyway so `walk`'s contract holds.
     let _guard = PAGE_TABLE_LOCK.lock();
@@ -457,6 +481,7 @@ pub(super) fn init(ram_end: u64) {
             address += HUGE_PAGE_SIZE;
         }
     }
+    TOP_LEVEL_FROZEN.store(true, Ordering::Relaxed);
     // SAFETY: the new tables map the kernel image, its stack (in .bss) and
     // all RAM exactly as the boot tables did, with narrower rights; CR4.PGE
     // was set by the boot code so global pages are honoured.
@@ -466,4 +491,79 @@ pub(super) fn init(ram_end: u64) {
             x86_64::registers::control::Cr3Flags::empty(),
         );
     }
+}
+
+/// Top-level index of `virtual_address`.
+pub fn top_level_index(virtual_address: u64) -> usize {
+    indices(virtual_address)[0]
+}
+
+/// Creates the page-table root of a protection domain whose own region
+/// starts at `own_region` (an extension region base).
+///
+/// The root copies every top-level entry of the kernel's, so it shares all
+/// lower tables with the kernel (every later kernel mapping is seen at once:
+/// the kernel never changes top-level entries after boot). All entries are
+/// read-only except the domain's own region and the shared writable region:
+/// on x86 the rights of every level combine, so one read-only top-level
+/// entry makes everything below it read-only inside the domain.
+pub fn create_domain_root(own_region: u64) -> Result<u64, PagingError> {
+    let own = top_level_index(own_region);
+    let shared = top_level_index(SHARED_WRITABLE_BASE);
+    if own_region < EXTENSION_REGION_BASE || own == shared {
+        return Err(PagingError::BadAddress);
+    }
+    let root = new_table()?;
+    let _guard = PAGE_TABLE_LOCK.lock();
+    // SAFETY: lock held; `root` is a fresh zeroed frame; the kernel root is
+    // valid after init and only read here.
+    unsafe {
+        let kernel = table_at(kernel_root());
+        let domain = table_at(root);
+        for (index, entry) in kernel.iter().enumerate() {
+            if entry.is_unused() {
+                continue;
+            }
+            let mut flags = entry.flags();
+            if index != own && index != shared {
+                flags.remove(Flags::WRITABLE);
+            }
+            domain[index].set_addr(entry.addr(), flags);
+        }
+    }
+    DOMAIN_ROOTS.fetch_add(1, Ordering::Relaxed);
+    Ok(root)
+}
+
+/// Frees a root made by [`create_domain_root`]. The caller guarantees no CPU
+/// has it loaded and nothing will load it again.
+pub fn destroy_domain_root(root: u64) {
+    if root == 0 || root == kernel_root() {
+        return;
+    }
+    frames::free(root);
+    DOMAIN_ROOTS.fetch_sub(1, Ordering::Relaxed);
+}
+
+/// Number of domain roots alive.
+pub fn domain_roots() -> u64 {
+    DOMAIN_ROOTS.load(Ordering::Relaxed)
+}
+
+/// Reads the rights `root` gives `virtual_address`: the leaf's rights
+/// narrowed by the top-level entry (what code running on `root` gets).
+/// `None` when unmapped.
+pub fn rights_in(root: u64, virtual_address: u64) -> Option<PageRights> {
+    let translation = translate(virtual_address)?;
+    let _guard = PAGE_TABLE_LOCK.lock();
+    // SAFETY: lock held; read-only access to a root table.
+    let top = unsafe { &table_at(root)[top_level_index(virtual_address)] };
+    if top.is_unused() {
+        return None;
+    }
+    let mut rights = translation.rights;
+    if !top.flags().contains(Flags::WRITABLE) {
+        rights.remove(PageRights::WRITE);
+    }
+    Some(rights)
 }

@@ -71,6 +71,8 @@ struct Thread {
     stack: Option<KernelStack>,
     ticks: u64,
     detached: bool,
+    /// The thread's XPC state while it is not running.
+    xpc: [u64; 4],
 }
 
 struct Scheduler {
@@ -121,6 +123,7 @@ pub fn init() {
             stack: None,
             ticks: 0,
             detached: false,
+            xpc: [0; 4],
         },
     );
     scheduler.threads.insert(
@@ -132,6 +135,7 @@ pub fn init() {
             stack: Some(idle_stack),
             ticks: 0,
             detached: false,
+            xpc: [0; 4],
         },
     );
     this_cpu()
@@ -254,6 +258,7 @@ pub fn spawn(
             stack: Some(stack),
             ticks: 0,
             detached: false,
+            xpc: [0; 4],
         },
     );
     scheduler.run_queue.push_back(id);
@@ -373,9 +378,15 @@ fn switch_locked(scheduler: &mut Scheduler, stack_pointer: u64) -> u64 {
         .expect("next thread is registered");
     thread.state = ThreadState::Running;
     scheduler.slice_left = TIME_SLICE_TICKS;
+    let next_xpc = thread.xpc;
     if next != current {
         CONTEXT_SWITCHES.fetch_add(1, Ordering::Relaxed);
-        this_cpu().current_thread.store(next, Ordering::Relaxed);
+        let cpu = this_cpu();
+        if let Some(previous) = scheduler.threads.get_mut(&current) {
+            previous.xpc = cpu.xpc.snapshot();
+        }
+        cpu.xpc.restore(next_xpc);
+        cpu.current_thread.store(next, Ordering::Relaxed);
     }
     scheduler.threads[&next].saved_stack_pointer
 }
@@ -485,4 +496,30 @@ pub fn guard_page_owner(address: u64) -> Option<ThreadId> {
                 .is_some_and(|stack| stack.guard_contains(address))
         })
         .map(|(&id, _)| id)
+}
+
+/// Lets `redirect` look at the XPC state of every thread but the running
+/// one, and replace its saved stack pointer (the isolation manager uses this
+/// to move threads preempted inside a failed extension to their XPC entry).
+/// `redirect` gets the thread's innermost XPC frame address and returns the
+/// new saved stack pointer, if any. Runs with the scheduler locked: it must
+/// not block or take the scheduler lock.
+pub fn redirect_threads(mut redirect: impl FnMut(u64) -> Option<u64>) -> usize {
+    let current = current_thread_id();
+    let mut scheduler = SCHEDULER.lock();
+    let mut moved = 0;
+    for (&id, thread) in scheduler.threads.iter_mut() {
+        if id == current || matches!(thread.state, ThreadState::Exited(_)) {
+            continue;
+        }
+        let innermost = thread.xpc[1];
+        if innermost == 0 {
+            continue;
+        }
+        if let Some(stack_pointer) = redirect(innermost) {
+            thread.saved_stack_pointer = stack_pointer;
+            moved += 1;
+        }
+    }
+    moved
 }

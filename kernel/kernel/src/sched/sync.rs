@@ -40,6 +40,15 @@ impl fmt::Display for BlockError {
     }
 }
 
+/// May the current context block? (Like [`might_block`], without the
+/// report: for callers that have a non-blocking fallback.)
+pub fn may_block() -> bool {
+    let cpu = this_cpu();
+    cpu.interrupt_depth.load(Ordering::Relaxed) == 0
+        && cpu.spinlocks_held.load(Ordering::Relaxed) == 0
+        && super::is_running()
+}
+
 /// Checks that the current context may block; reports and counts a
 /// violation. `what` names the blocking operation for the report.
 pub fn might_block(what: &str) -> Result<(), BlockError> {

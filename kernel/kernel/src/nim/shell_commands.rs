@@ -1,0 +1,149 @@
+//! The shell's `ext` command: list, load, unload, restart, crash, faults
+//! and policy of extensions.
+//!
+//! Invariant: every bad argument prints one line saying what was expected;
+//! nothing here can stop the kernel except `ext crash` on a native
+//! extension (which is the point of native mode).
+
+use super::{Mode, NimError};
+use crate::println;
+use extension_abi::CrashKind;
+
+/// Usage text of `ext`.
+pub const USAGE: &str = "ext list | load NAME [native|isolated] | unload NAME | restart NAME | crash NAME KIND | faults [NAME] | policy NAME POLICY";
+
+fn slot_of(name: &str) -> Option<super::Slot> {
+    let slot = super::find(name);
+    if slot.is_none() {
+        println!("ext: no extension named `{name}` is loaded (see `ext list`)");
+    }
+    slot
+}
+
+fn report(result: Result<(), NimError>, done: &str) {
+    match result {
+        Ok(()) => println!("{done}"),
+        Err(error) => println!("ext: {error}"),
+    }
+}
+
+/// Runs `ext ARGUMENTS...`.
+pub fn run(arguments: &[&str]) {
+    match arguments {
+        [] | ["list"] => list(),
+        ["load", name] | ["load", name, "isolated"] => report(
+            super::load(name, Mode::Isolated).map(|_| ()),
+            "loaded (isolated)",
+        ),
+        ["load", name, "native"] => report(
+            super::load(name, Mode::Native).map(|_| ()),
+            "loaded (native)",
+        ),
+        ["load", _, mode] => println!("ext: unknown mode `{mode}` (native or isolated)"),
+        ["unload", name] => {
+            if let Some(slot) = slot_of(name) {
+                report(super::unload(slot), "unloaded");
+            }
+        }
+        ["restart", name] => {
+            if let Some(slot) = slot_of(name) {
+                report(super::restart(slot), "restarted");
+            }
+        }
+        ["crash", name, kind] => crash(name, kind),
+        ["faults"] => {
+            for summary in super::list() {
+                faults(summary.slot, &summary.name);
+            }
+        }
+        ["faults", name] => {
+            if let Some(slot) = slot_of(name) {
+                faults(slot, name);
+            }
+        }
+        ["policy", name, text] => match (slot_of(name), restart_policy::parse_policy(text)) {
+            (Some(slot), Ok(policy)) => {
+                super::set_policy(slot, policy);
+                println!("{name}: policy {policy}");
+            }
+            (_, Err(error)) => println!("ext: {error}"),
+            (None, _) => {}
+        },
+        _ => println!("usage: {USAGE}"),
+    }
+}
+
+fn list() {
+    let summaries = super::list();
+    if summaries.is_empty() {
+        println!(
+            "no extensions (bundled: {})",
+            super::bundled_names().join(", ")
+        );
+        return;
+    }
+    println!(
+        "NAME             MODE      STATE       GENERATION  RESTARTS  FAULTS  OBJECTS  POLICY"
+    );
+    for summary in summaries {
+        println!(
+            "{:<16} {:<9} {:<11} {:>10}  {:>8}  {:>6}  {:>7}  {}",
+            summary.name,
+            summary.mode.name(),
+            summary.state.name(),
+            summary.generation,
+            summary.restarts,
+            summary.faults,
+            summary.objects,
+            summary.policy
+        );
+    }
+}
+
+fn crash(name: &str, kind: &str) {
+    let Some(kind) = CrashKind::from_name(kind) else {
+        let names: alloc::vec::Vec<&str> = CrashKind::ALL.iter().map(|kind| kind.name()).collect();
+        println!(
+            "ext: unknown crash kind `{kind}`; one of: {}",
+            names.join(", ")
+        );
+        return;
+    };
+    let Some(slot) = slot_of(name) else {
+        return;
+    };
+    let generation = super::SLOTS[slot]
+        .generation
+        .load(core::sync::atomic::Ordering::Acquire);
+    match super::crash::crash(slot, kind) {
+        Ok(()) => {
+            let state = super::recovery::wait_for_recovery(slot, generation, 5000);
+            let now = super::SLOTS[slot]
+                .generation
+                .load(core::sync::atomic::Ordering::Acquire);
+            match super::faults(slot).last() {
+                Some(record) if record.generation == generation => println!(
+                    "{name}: {} ({}); now {} as generation {now}",
+                    record.kind,
+                    match record.time_to_recover_us {
+                        Some(us) => alloc::format!("recovered in {us} us"),
+                        None => alloc::string::String::from("not restarted"),
+                    },
+                    state.name()
+                ),
+                _ => println!("{name}: failed; now {} as generation {now}", state.name()),
+            }
+        }
+        Err(error) => println!("ext: {error}"),
+    }
+}
+
+fn faults(slot: super::Slot, name: &str) {
+    let records = super::faults(slot);
+    if records.is_empty() {
+        println!("{name}: no faults");
+    }
+    for record in records {
+        println!("{name}: {record}");
+    }
+}
