@@ -163,6 +163,11 @@ pub fn write_bundle(entries: &[BundleEntry<'_>]) -> Result<Vec<u8>, BundleError>
 }
 
 #[cfg(test)]
+#[allow(
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::arithmetic_side_effects
+)]
 mod tests {
     use super::*;
     use deterministic_rng::XorShift;
@@ -232,7 +237,8 @@ mod tests {
         ));
         let mut bundle = write_bundle(&[entry]).unwrap();
         bundle[8] = 2;
-        bundle.extend_from_slice(&bundle[12..].to_vec());
+        let entry_bytes = bundle[12..].to_vec();
+        bundle.extend_from_slice(&entry_bytes);
         assert!(matches!(
             parse_bundle(&bundle),
             Err(BundleError::DuplicateName { .. })

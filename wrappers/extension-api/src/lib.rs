@@ -76,8 +76,12 @@ macro_rules! extension {
 
         /// The image's entry point: the kernel calls every operation here.
         #[unsafe(no_mangle)]
-        pub extern "C" fn _start(operation: u64, message: *mut u8, message_len: u64) -> u64 {
-            $crate::dispatch::<$extension>(&EXTENSION_STATE, operation, message, message_len)
+        extern "C" fn _start(operation: u64, message: *mut u8, message_len: u64) -> u64 {
+            // SAFETY: only the kernel calls the entry point, and it passes a
+            // message buffer in this extension's memory (the image ABI).
+            unsafe {
+                $crate::dispatch::<$extension>(&EXTENSION_STATE, operation, message, message_len)
+            }
         }
 
         #[panic_handler]

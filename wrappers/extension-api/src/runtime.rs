@@ -49,7 +49,12 @@ pub fn kernel_call(service: u64, message: &mut [u8]) -> Status {
 }
 
 /// The entry-point dispatcher behind [`crate::extension!`].
-pub fn dispatch<E: Extension>(
+///
+/// # Safety
+/// `message` must be null or point to `message_len` bytes of writable
+/// memory that nothing else uses during the call (the kernel's promise in
+/// the ABI contract of `ExtensionEntry`).
+pub unsafe fn dispatch<E: Extension>(
     state: &spin::Once<E>,
     operation: u64,
     message: *mut u8,
@@ -58,9 +63,8 @@ pub fn dispatch<E: Extension>(
     if message.is_null() || message_len as usize > MAX_MESSAGE_BYTES {
         return Status::BadMessage as u64;
     }
-    // SAFETY: the kernel passes a buffer of `message_len` bytes in this
-    // extension's own writable memory that nothing else uses during the call
-    // (the ABI contract of `ExtensionEntry`); null and oversized were refused.
+    // SAFETY: the caller's contract (see above); null and oversized
+    // buffers were refused.
     let message = unsafe { core::slice::from_raw_parts_mut(message, message_len as usize) };
     let (status, reply_length) = match operation {
         operation::INIT => (init::<E>(state, message), InitAnswer::ENCODED_LEN),

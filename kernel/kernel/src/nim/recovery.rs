@@ -50,8 +50,8 @@ pub fn start() {
     let thread = crate::sched::spawn("nim-recovery", || {
         loop {
             let _ = WAKE.wait_until(|| REQUESTED.swap(false, Ordering::AcqRel));
-            for slot in 0..super::MAX_EXTENSIONS {
-                if SLOTS[slot].transition(State::Failed, State::Recovering) {
+            for (slot, state) in SLOTS.iter().enumerate() {
+                if state.transition(State::Failed, State::Recovering) {
                     recover(slot);
                     COMPLETED.wake_all();
                 }
@@ -164,12 +164,11 @@ fn recover(slot: Slot) {
             RECOVERIES.fetch_add(1, Ordering::Relaxed);
             RECOVERY_MICROSECONDS.fetch_add(elapsed, Ordering::Relaxed);
             let mut extensions = EXTENSIONS.lock();
-            if let Some(extension) = extensions[slot].as_mut() {
-                if let Some(latest) = extension.faults.latest_mut()
-                    && latest.generation == generation
-                {
-                    latest.time_to_recover_us = Some(elapsed);
-                }
+            if let Some(extension) = extensions[slot].as_mut()
+                && let Some(latest) = extension.faults.latest_mut()
+                && latest.generation == generation
+            {
+                latest.time_to_recover_us = Some(elapsed);
             }
             log::info!(
                 "nim: {name} restarted as generation {} in {elapsed} us",
