@@ -12,6 +12,7 @@
 extern crate alloc;
 
 mod arch;
+mod bench;
 mod boot;
 mod console;
 mod devices;
@@ -135,6 +136,9 @@ extern "C" fn kernel_entry(start_info_address: u64) -> ! {
     let pci_functions = pci::init();
     log::info!("PCI: {pci_functions} functions");
     nim::init(command_line.autoload_extensions);
+    if let Some(name) = command_line.benchmark {
+        bench::run(name, command_line.benchmark_iterations);
+    }
     if command_line.run_tests {
         ktest::run(ktest::TestOptions {
             filter: command_line.test_filter,

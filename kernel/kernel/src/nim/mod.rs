@@ -253,7 +253,8 @@ pub fn bundled_names() -> Vec<String> {
     }
 }
 
-fn bundled_image(name: &str) -> Option<&'static [u8]> {
+/// The image of bundled extension `name`.
+pub fn bundled_image(name: &str) -> Option<&'static [u8]> {
     extension_image::bundle::parse_bundle(BUNDLE)
         .ok()?
         .into_iter()
@@ -545,10 +546,19 @@ pub(crate) fn call_target(
     let alive =
         || state.state() == required && state.generation.load(Ordering::Acquire) == generation;
     if !state.is_isolated() {
-        let mut buffer = [0u8; MAX_MESSAGE_BYTES];
-        buffer[..request.len()].copy_from_slice(request);
         let mut frame =
             xpc::XpcFrame::new(xpc::Crossing::KernelToExtension, slot as u16, generation, 0);
+        // Small messages use a small buffer: zeroing 4 KiB per call would
+        // dominate the cost of a native call.
+        let mut small = [0u8; 64];
+        let mut large;
+        let buffer: &mut [u8] = if length <= small.len() {
+            &mut small[..length]
+        } else {
+            large = [0u8; MAX_MESSAGE_BYTES];
+            &mut large[..length]
+        };
+        buffer[..request.len()].copy_from_slice(request);
         let outcome = xpc::call_entry(
             &mut frame,
             entry,
@@ -559,7 +569,15 @@ pub(crate) fn call_target(
             alive,
         )
         .ok_or(NimError::NotRunning(state.state()))?;
-        return finish_call(outcome, &buffer[..length], reply);
+        let reply_room = reply.len().min(length);
+        return finish_call(
+            outcome,
+            |count| {
+                reply[..count].copy_from_slice(&buffer[..count]);
+                true
+            },
+            reply_room,
+        );
     }
     // Isolated: a stack of the domain, the message at its top.
     let (stack, stack_top) = acquire_stack(slot, generation)?;
@@ -567,7 +585,8 @@ pub(crate) fn call_target(
     let message = stack_top - message_size;
     // SAFETY: [message, stack_top) lies in a mapped stack of this instance
     // that this call owns (acquired above, or below the caller's own stack
-    // pointer for a nested call).
+    // pointer for a nested call); the probe reports a fault instead of
+    // crashing if it is not mapped after all.
     let copied = unsafe {
         crate::arch::fixup::probe_copy(message as *mut u8, request.as_ptr() as u64, request.len())
     };
@@ -591,38 +610,42 @@ pub(crate) fn call_target(
         message - 16,
         alive,
     );
+    let reply_room = reply.len().min(length);
+    let reply_pointer = reply.as_mut_ptr();
     let result = match outcome {
         None => Err(NimError::NotRunning(state.state())),
-        Some(outcome) => {
-            let mut copy = [0u8; MAX_MESSAGE_BYTES];
-            // SAFETY: the message area is still mapped (the instance cannot
-            // be unloaded while this thread holds one of its stacks... unless
-            // it failed, which the probe tolerates).
-            let read =
-                unsafe { crate::arch::fixup::probe_copy(copy.as_mut_ptr(), message, length) };
-            match read {
-                Ok(()) => finish_call(outcome, &copy[..length], reply),
-                Err(_) => Err(NimError::ExtensionFailed),
-            }
-        }
+        Some(outcome) => finish_call(
+            outcome,
+            |count| {
+                // SAFETY: `reply` has room for `count` bytes; the source is
+                // the message area, which the probe may find unmapped (the
+                // instance failed meanwhile).
+                unsafe { crate::arch::fixup::probe_copy(reply_pointer, message, count) }.is_ok()
+            },
+            reply_room,
+        ),
     };
     release_stack(slot, generation, stack);
     result
 }
 
+/// Decodes an entry's return value and copies the reply out with
+/// `copy_reply(count)` (false: the reply could not be read).
 fn finish_call(
     outcome: xpc::CallOutcome,
-    message: &[u8],
-    reply: &mut [u8],
+    copy_reply: impl FnOnce(usize) -> bool,
+    reply_room: usize,
 ) -> Result<(Status, usize), NimError> {
     match outcome {
         xpc::CallOutcome::Failed => Err(NimError::ExtensionFailed),
         xpc::CallOutcome::Returned(value) => {
             let (code, reply_length) = extension_abi::unpack_return(value);
             let status = Status::from_code(code).unwrap_or(Status::BadMessage);
-            let reply_length = reply_length.min(reply.len()).min(message.len());
-            reply[..reply_length].copy_from_slice(&message[..reply_length]);
-            Ok((status, reply_length))
+            let count = reply_length.min(reply_room);
+            if count > 0 && !copy_reply(count) {
+                return Err(NimError::ExtensionFailed);
+            }
+            Ok((status, count))
         }
     }
 }

@@ -163,9 +163,18 @@ fn isolated_service(
         );
         return Status::Refused;
     }
-    let mut copy = [0u8; MAX_MESSAGE_BYTES];
+    // Small messages use a small buffer (zeroing 4 KiB per call would
+    // dominate a null service call).
+    let mut small = [0u8; 64];
+    let mut large;
+    let copy: &mut [u8] = if length <= small.len() {
+        &mut small[..length]
+    } else {
+        large = [0u8; MAX_MESSAGE_BYTES];
+        &mut large[..length]
+    };
     if length > 0 {
-        // SAFETY: `copy` is a local buffer of at least `length` bytes.
+        // SAFETY: `copy` is a local buffer of exactly `length` bytes.
         if unsafe { crate::arch::fixup::probe_copy(copy.as_mut_ptr(), message, length) }.is_err() {
             let return_address = crate::arch::fixup::probe_read_u64(extension_stack).unwrap_or(0);
             super::fault::extension_failed_in_service(
@@ -179,7 +188,7 @@ fn isolated_service(
         }
     }
     if service == service::PANIC {
-        let text = core::str::from_utf8(&copy[..length]).unwrap_or("(not UTF-8)");
+        let text = core::str::from_utf8(copy).unwrap_or("(not UTF-8)");
         log::warn!("nim: slot {slot} generation {generation} panicked: {text}");
         let return_address = crate::arch::fixup::probe_read_u64(extension_stack).unwrap_or(0);
         super::fault::extension_failed_in_service(
@@ -191,7 +200,7 @@ fn isolated_service(
         );
         return Status::Refused;
     }
-    let status = dispatch(slot, generation, service, &mut copy[..length]);
+    let status = dispatch(slot, generation, service, copy);
     if length > 0 {
         // SAFETY: the destination was checked to lie in the caller's region;
         // the probe turns an unmapped page into an error.
