@@ -21,6 +21,16 @@ commands:
             --no-host         skip the host unit tests
             --timeout SECS    per-boot timeout of the in-kernel test runs (default 120)
             --jobs N          scenarios run in parallel (default: CPU count)
+  bench   NAME [options]: a microbenchmark inside the kernel under QEMU, two boots
+          (plain TCG, then TCG -icount shift=0); `bench` alone lists the benchmarks
+            xpc               cross-domain call (XPC) cost: table on stdout, results
+                              in target/bench/xpc.json and target/bench/xpc.svg
+            --iterations N    calls per measurement (bench.iterations=N; default:
+                              the kernel's)
+            --timeout SECS    per-boot timeout (default 300)
+            --no-build        boot the existing kernel ELF without building
+            --cmdline STR     more kernel command line after bench=NAME
+            -- ARGS...        extra QEMU arguments, for both boots
   check   rustfmt check, clippy -D warnings for host crates and for the kernel
   build   build the kernel (target/x86_64-unknown-none/release/kernel)
   help    this text
@@ -59,6 +69,47 @@ pub struct TestArgs {
     pub jobs: Option<usize>,
 }
 
+/// The benchmarks `cargo xtask bench` knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Benchmark {
+    /// Cross-domain calls (XPC) against a direct call.
+    Xpc,
+}
+
+impl Benchmark {
+    /// Every benchmark, in the order `bench` lists them.
+    pub const ALL: [Benchmark; 1] = [Benchmark::Xpc];
+
+    /// The name on the command line (and in `bench=NAME` for the kernel).
+    pub fn name(self) -> &'static str {
+        match self {
+            Benchmark::Xpc => "xpc",
+        }
+    }
+
+    /// `xpc, ...`, for messages.
+    pub fn list() -> String {
+        Benchmark::ALL.map(Benchmark::name).join(", ")
+    }
+}
+
+/// Options of `bench`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BenchArgs {
+    /// Which benchmark.
+    pub benchmark: Benchmark,
+    /// Skip the kernel build.
+    pub no_build: bool,
+    /// `bench.iterations=N` for the kernel, when given.
+    pub iterations: Option<u64>,
+    /// Timeout of each boot.
+    pub timeout: Duration,
+    /// More kernel command line after `bench=NAME`.
+    pub cmdline: String,
+    /// Extra QEMU arguments (both boots).
+    pub qemu_args: Vec<String>,
+}
+
 /// A parsed invocation.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Cmd {
@@ -72,6 +123,8 @@ pub enum Cmd {
     Run(RunArgs),
     /// `test ...`
     Test(TestArgs),
+    /// `bench NAME ...`
+    Bench(BenchArgs),
 }
 
 /// Takes the value of `--flag VALUE` or `--flag=VALUE`.
@@ -188,6 +241,55 @@ pub fn parse(args: &[String]) -> Result<Cmd, String> {
             }
             Ok(Cmd::Test(t))
         }
+        "bench" => {
+            let Some(name) = it.next() else {
+                return Err(format!(
+                    "`bench` needs a benchmark name; available: {}",
+                    Benchmark::list()
+                ));
+            };
+            let Some(benchmark) = Benchmark::ALL.into_iter().find(|b| b.name() == name) else {
+                return Err(format!(
+                    "unknown benchmark {name:?}; available: {}",
+                    Benchmark::list()
+                ));
+            };
+            let mut b = BenchArgs {
+                benchmark,
+                no_build: false,
+                iterations: None,
+                timeout: Duration::from_secs(300),
+                cmdline: String::new(),
+                qemu_args: Vec::new(),
+            };
+            while let Some(a) = it.next() {
+                let (flag, inline) = match a.split_once('=') {
+                    Some((f, v)) if f.starts_with("--") => (f, Some(v)),
+                    _ => (a.as_str(), None),
+                };
+                match flag {
+                    "--" => {
+                        b.qemu_args = it.by_ref().cloned().collect();
+                    }
+                    "--no-build" if inline.is_none() => b.no_build = true,
+                    "--cmdline" => b.cmdline = value(flag, inline, &mut it)?,
+                    "--timeout" => b.timeout = seconds(flag, &value(flag, inline, &mut it)?)?,
+                    "--iterations" => {
+                        let v = value(flag, inline, &mut it)?;
+                        match v.parse::<u64>() {
+                            Ok(n) if n > 0 => b.iterations = Some(n),
+                            _ => {
+                                return Err(format!(
+                                    "--iterations expects a positive number, got {v:?}"
+                                ));
+                            }
+                        }
+                    }
+                    _ => return Err(format!("unknown argument {a:?} for `bench {name}`")),
+                }
+            }
+            Ok(Cmd::Bench(b))
+        }
         other => Err(format!("unknown command {other:?}")),
     }
 }
@@ -250,6 +352,79 @@ mod tests {
         assert_eq!(r.cmdline, "log=debug");
         assert_eq!(r.timeout, Duration::from_secs(9));
         assert_eq!(r.qemu_args, ["-device", "e1000", "--no-build"]);
+    }
+
+    #[test]
+    fn bench_needs_a_known_benchmark() {
+        assert_eq!(
+            p(&["bench"]).unwrap_err(),
+            "`bench` needs a benchmark name; available: xpc"
+        );
+        assert_eq!(
+            p(&["bench", "net"]).unwrap_err(),
+            "unknown benchmark \"net\"; available: xpc"
+        );
+        assert!(
+            p(&["bench", "--iterations", "5"])
+                .unwrap_err()
+                .contains("unknown benchmark")
+        );
+        assert!(!p(&["bench"]).unwrap_err().contains('\n'), "one line");
+    }
+
+    #[test]
+    fn bench_options() {
+        let Ok(Cmd::Bench(b)) = p(&["bench", "xpc"]) else {
+            panic!("did not parse");
+        };
+        assert_eq!(b.benchmark, Benchmark::Xpc);
+        assert_eq!(b.iterations, None);
+        assert_eq!(b.timeout, Duration::from_secs(300));
+        assert!(!b.no_build && b.cmdline.is_empty() && b.qemu_args.is_empty());
+        let Ok(Cmd::Bench(b)) = p(&[
+            "bench",
+            "xpc",
+            "--iterations=500",
+            "--timeout",
+            "60",
+            "--no-build",
+            "--cmdline",
+            "log=debug",
+            "--",
+            "-smp",
+            "1",
+        ]) else {
+            panic!("did not parse");
+        };
+        assert_eq!(b.iterations, Some(500));
+        assert_eq!(b.timeout, Duration::from_secs(60));
+        assert!(b.no_build);
+        assert_eq!(b.cmdline, "log=debug");
+        assert_eq!(b.qemu_args, ["-smp", "1"]);
+        for bad in [
+            &["bench", "xpc", "--fast"][..],
+            &["bench", "xpc", "--iterations", "0"],
+            &["bench", "xpc", "--iterations", "many"],
+            &["bench", "xpc", "--iterations"],
+            &["bench", "xpc", "--timeout", "0"],
+            &["bench", "xpc", "--no-build=yes"],
+            &["bench", "xpc", "extra"],
+        ] {
+            let e = p(bad).unwrap_err();
+            assert!(!e.contains('\n'), "{bad:?}: {e}");
+        }
+        assert_eq!(
+            p(&["bench", "xpc", "--fast"]).unwrap_err(),
+            "unknown argument \"--fast\" for `bench xpc`"
+        );
+    }
+
+    #[test]
+    fn usage_mentions_bench() {
+        assert!(USAGE.contains("\n  bench   "));
+        for b in Benchmark::ALL {
+            assert!(USAGE.contains(&format!("\n            {}  ", b.name())));
+        }
     }
 
     #[test]

@@ -11,6 +11,7 @@
 //! - Bad arguments: one-line error, usage on stderr, exit status 2.
 
 mod args;
+mod bench;
 mod extensions;
 mod libtest;
 
@@ -42,6 +43,7 @@ fn main() -> ExitCode {
         Cmd::Run(a) => run(&a),
         Cmd::Check => check(),
         Cmd::Test(a) => test(&a),
+        Cmd::Bench(a) => bench::run(&a),
     };
     match r {
         Ok(()) => ExitCode::SUCCESS,
