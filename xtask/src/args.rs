@@ -74,16 +74,19 @@ pub struct TestArgs {
 pub enum Benchmark {
     /// Cross-domain calls (XPC) against a direct call.
     Xpc,
+    /// Many crash-and-recover cycles in one boot: leaks and time to recover.
+    Recovery,
 }
 
 impl Benchmark {
     /// Every benchmark, in the order `bench` lists them.
-    pub const ALL: [Benchmark; 1] = [Benchmark::Xpc];
+    pub const ALL: [Benchmark; 2] = [Benchmark::Xpc, Benchmark::Recovery];
 
     /// The name on the command line (and in `bench=NAME` for the kernel).
     pub fn name(self) -> &'static str {
         match self {
             Benchmark::Xpc => "xpc",
+            Benchmark::Recovery => "recovery",
         }
     }
 

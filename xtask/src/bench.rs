@@ -1013,6 +1013,7 @@ fn shown(p: &Path) -> String {
 pub fn run(a: &BenchArgs) -> Result<(), String> {
     match a.benchmark {
         Benchmark::Xpc => xpc(a),
+        Benchmark::Recovery => crate::bench_recovery::run(a),
     }
 }
 

@@ -12,6 +12,7 @@
 
 mod args;
 mod bench;
+mod bench_recovery;
 mod extensions;
 mod libtest;
 

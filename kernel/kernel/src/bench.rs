@@ -142,17 +142,18 @@ fn recovery(cycles: u64) {
             ));
         }
     };
-    // Warm-up: every kind once on each extension (fault logs, heap).
-    let warm_up = 2 * CrashKind::ALL.len() as u64 * 4;
+    // Warm-up: every kind several times on each extension, past the fault
+    // logs' capacity (64 records each), so bounded structures are full.
+    let warm_up = 2 * CrashKind::ALL.len() as u64 * 6;
     for index in 0..warm_up {
         cycle(index);
     }
+    let mut per_cycle = Vec::with_capacity(cycles as usize);
     let (free_before, _, _) = crate::memory::frames::counts();
     let (heap_size_before, heap_before) = crate::memory::heap::stats();
     let recoveries_before = nim::recovery::RECOVERIES.load(Ordering::Relaxed);
     let microseconds_before = nim::recovery::RECOVERY_MICROSECONDS.load(Ordering::Relaxed);
     let started = arch::read_timestamp();
-    let mut per_cycle = Vec::with_capacity(cycles as usize);
     for index in 0..cycles {
         let start = arch::read_timestamp();
         cycle(warm_up + index);
