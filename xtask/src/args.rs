@@ -21,12 +21,15 @@ commands:
             --no-host         skip the host unit tests
             --timeout SECS    per-boot timeout of the in-kernel test runs (default 120)
             --jobs N          scenarios run in parallel (default: CPU count)
-  bench   NAME [options]: a microbenchmark inside the kernel under QEMU, two boots
-          (plain TCG, then TCG -icount shift=0); `bench` alone lists the benchmarks
-            xpc               cross-domain call (XPC) cost: table on stdout, results
-                              in target/bench/xpc.json and target/bench/xpc.svg
-            --iterations N    calls per measurement (bench.iterations=N; default:
-                              the kernel's)
+  bench   NAME [options]: a benchmark inside the kernel under QEMU; `bench` alone
+          lists the benchmarks
+            xpc               cross-domain call (XPC) cost, two boots (plain TCG, then
+                              TCG -icount shift=0): table on stdout, results in
+                              target/bench/xpc.json and target/bench/xpc.svg
+            recovery          crash-and-recover cycles in one boot (default 10,000):
+                              time to recover and leak check, target/bench/recovery.json
+            --iterations N    calls per measurement, or cycles (bench.iterations=N;
+                              default: the kernel's)
             --timeout SECS    per-boot timeout (default 300)
             --no-build        boot the existing kernel ELF without building
             --cmdline STR     more kernel command line after bench=NAME
@@ -361,11 +364,11 @@ mod tests {
     fn bench_needs_a_known_benchmark() {
         assert_eq!(
             p(&["bench"]).unwrap_err(),
-            "`bench` needs a benchmark name; available: xpc"
+            "`bench` needs a benchmark name; available: xpc, recovery"
         );
         assert_eq!(
             p(&["bench", "net"]).unwrap_err(),
-            "unknown benchmark \"net\"; available: xpc"
+            "unknown benchmark \"net\"; available: xpc, recovery"
         );
         assert!(
             p(&["bench", "--iterations", "5"])
