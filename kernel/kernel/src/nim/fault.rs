@@ -116,13 +116,20 @@ pub fn on_timer_tick(frame_address: u64) -> u64 {
     if ticks < WATCHDOG_MS.load(Ordering::Relaxed) {
         return frame_address;
     }
+    fail_current_call(FaultKind::HangInterruptsEnabled, frame)
+}
+
+/// A watchdog fired: fails the instance the current thread is in and
+/// sends the thread to its XPC entry (or resumes the frame if there is no
+/// call to fail).
+fn fail_current_call(kind: FaultKind, frame: &mut TrapFrame) -> u64 {
     let Some(call) = xpc::innermost_call() else {
-        return frame_address;
+        return frame as *mut TrapFrame as u64;
     };
     mark_failed(
         usize::from(call.slot),
         call.generation,
-        FaultKind::HangInterruptsEnabled,
+        kind,
         frame.rip,
         None,
     );
@@ -142,17 +149,7 @@ pub fn on_nmi_in_extension(frame: &mut TrapFrame) -> u64 {
     if nmis * period_us < WATCHDOG_MS.load(Ordering::Relaxed) * 1000 {
         return frame_address;
     }
-    let Some(call) = xpc::innermost_call() else {
-        return frame_address;
-    };
-    mark_failed(
-        usize::from(call.slot),
-        call.generation,
-        FaultKind::HangInterruptsDisabled,
-        frame.rip,
-        None,
-    );
-    unwind_trap(call, frame)
+    fail_current_call(FaultKind::HangInterruptsDisabled, frame)
 }
 
 /// A kernel service found the calling instance at fault (it panicked, or

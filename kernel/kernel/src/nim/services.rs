@@ -148,20 +148,19 @@ fn isolated_service(
     SERVICE_CALLS.fetch_add(1, Ordering::Relaxed);
     let region = domain::region_base(slot);
     let length = length as usize;
+    // The caller broke the contract: its fault, recorded as such; the
+    // return path then unwinds the call.
+    let refuse = |kind: FaultKind, address: Option<u64>| {
+        let return_address = crate::arch::fixup::probe_read_u64(extension_stack).unwrap_or(0);
+        super::fault::extension_failed_in_service(slot, generation, kind, return_address, address);
+        Status::Refused
+    };
     let in_region = message >= region
         && message
             .checked_add(length as u64)
             .is_some_and(|end| end <= region + crate::memory::paging::EXTENSION_REGION_SIZE);
     if length > MAX_MESSAGE_BYTES || (length > 0 && !in_region) {
-        let return_address = crate::arch::fixup::probe_read_u64(extension_stack).unwrap_or(0);
-        super::fault::extension_failed_in_service(
-            slot,
-            generation,
-            FaultKind::WrapperCheckFailed,
-            return_address,
-            Some(message),
-        );
-        return Status::Refused;
+        return refuse(FaultKind::WrapperCheckFailed, Some(message));
     }
     // Small messages use a small buffer (zeroing 4 KiB per call would
     // dominate a null service call).
@@ -173,32 +172,16 @@ fn isolated_service(
         large = [0u8; MAX_MESSAGE_BYTES];
         &mut large[..length]
     };
-    if length > 0 {
-        // SAFETY: `copy` is a local buffer of exactly `length` bytes.
-        if unsafe { crate::arch::fixup::probe_copy(copy.as_mut_ptr(), message, length) }.is_err() {
-            let return_address = crate::arch::fixup::probe_read_u64(extension_stack).unwrap_or(0);
-            super::fault::extension_failed_in_service(
-                slot,
-                generation,
-                FaultKind::WrapperCheckFailed,
-                return_address,
-                Some(message),
-            );
-            return Status::Refused;
-        }
+    // SAFETY: `copy` is a local buffer of exactly `length` bytes.
+    if length > 0
+        && unsafe { crate::arch::fixup::probe_copy(copy.as_mut_ptr(), message, length) }.is_err()
+    {
+        return refuse(FaultKind::WrapperCheckFailed, Some(message));
     }
     if service == service::PANIC {
         let text = core::str::from_utf8(copy).unwrap_or("(not UTF-8)");
         log::warn!("nim: slot {slot} generation {generation} panicked: {text}");
-        let return_address = crate::arch::fixup::probe_read_u64(extension_stack).unwrap_or(0);
-        super::fault::extension_failed_in_service(
-            slot,
-            generation,
-            FaultKind::Panic,
-            return_address,
-            None,
-        );
-        return Status::Refused;
+        return refuse(FaultKind::Panic, None);
     }
     let status = dispatch(slot, generation, service, copy);
     if length > 0 {
