@@ -351,7 +351,11 @@ impl<'a> Generator<'a> {
                 if variant.docs.is_empty() {
                     self.line(format!("/// `{}`.", variant.name));
                 }
-                self.line(format!("{} = {},", camel(&variant.name), variant.value));
+                self.line(format!(
+                    "{} = {},",
+                    camel(&variant.name),
+                    number(variant.value)
+                ));
             }
             self.line("}");
             self.line(format!("impl {name} {{"));
@@ -373,7 +377,7 @@ impl<'a> Generator<'a> {
             for variant in &definition.variants {
                 self.line(format!(
                     "{} => Some({name}::{}),",
-                    variant.value,
+                    number(variant.value),
                     camel(&variant.name)
                 ));
             }

@@ -48,7 +48,7 @@ fn parse_and_generate(name: &str, source: &str) -> bool {
 
 #[test]
 fn random_bytes_never_panic() {
-    let mut random = XorShift::new(0x1d1_0001);
+    let mut random = XorShift::new(0x01d1_0001);
     for case in 0..3_000 {
         let length = random.below(200) as usize;
         let bytes: Vec<u8> = (0..length)
@@ -118,7 +118,7 @@ const VOCABULARY: &[&str] = &[
 
 #[test]
 fn token_soup_never_panics_and_what_parses_generates() {
-    let mut random = XorShift::new(0x1d1_0002);
+    let mut random = XorShift::new(0x01d1_0002);
     let mut accepted = 0;
     for case in 0..4_000 {
         let mut source = String::from(if random.below(4) == 0 {
@@ -145,7 +145,7 @@ fn token_soup_never_panics_and_what_parses_generates() {
 /// drop or repeat one word, change a number.
 #[test]
 fn mutated_interfaces_never_panic_and_what_parses_generates() {
-    let mut random = XorShift::new(0x1d1_0003);
+    let mut random = XorShift::new(0x01d1_0003);
     let files = real_files();
     let (mut accepted, mut refused) = (0, 0);
     for case in 0..600 {
@@ -214,7 +214,7 @@ fn mutated_interfaces_never_panic_and_what_parses_generates() {
 /// at exactly that line and column.
 #[test]
 fn an_unknown_type_is_reported_where_it_is() {
-    let mut random = XorShift::new(0x1d1_0004);
+    let mut random = XorShift::new(0x01d1_0004);
     for (name, text) in real_files() {
         let lines: Vec<&str> = text.lines().collect();
         let arguments: Vec<usize> = lines

@@ -118,7 +118,7 @@ impl Color {
 #[repr(u16)]
 pub enum Mode {
     /// `fast`.
-    Fast = 4660,
+    Fast = 0x1234,
     /// `slow`.
     Slow = 0,
 }
@@ -130,7 +130,7 @@ impl Mode {
     /// The value with wire code `code`, if there is one.
     pub fn from_code(code: u16) -> Option<Mode> {
         match code {
-            4660 => Some(Mode::Fast),
+            0x1234 => Some(Mode::Fast),
             0 => Some(Mode::Slow),
             _ => None,
         }
@@ -159,7 +159,7 @@ pub enum Depth {
     /// `shallow`.
     Shallow = 7,
     /// `deep`.
-    Deep = 4294967295,
+    Deep = 0xffffffff,
 }
 
 impl Depth {
@@ -170,7 +170,7 @@ impl Depth {
     pub fn from_code(code: u32) -> Option<Depth> {
         match code {
             7 => Some(Depth::Shallow),
-            4294967295 => Some(Depth::Deep),
+            0xffffffff => Some(Depth::Deep),
             _ => None,
         }
     }
@@ -198,7 +198,7 @@ pub enum Wide {
     /// `small`.
     Small = 0,
     /// `huge`.
-    Huge = 18446744073709551615,
+    Huge = 0xffffffffffffffff,
 }
 
 impl Wide {
@@ -209,7 +209,7 @@ impl Wide {
     pub fn from_code(code: u64) -> Option<Wide> {
         match code {
             0 => Some(Wide::Small),
-            18446744073709551615 => Some(Wide::Huge),
+            0xffffffffffffffff => Some(Wide::Huge),
             _ => None,
         }
     }
