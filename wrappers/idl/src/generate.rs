@@ -5,8 +5,8 @@
 //!
 //! - [`Side::Extension`]: the extension's view. A safe function per kernel
 //!   service (over `extension_api::kernel_call`), and for entry points the
-//!   [`Entries`-style] trait the extension implements with the `dispatch`
-//!   that decodes the kernel's message and encodes the reply.
+//!   `Entries` trait the extension implements with the `dispatch` that
+//!   decodes the kernel's message and encodes the reply.
 //! - [`Side::Kernel`]: the kernel's view. The `Services` trait with one
 //!   typed method per service and the `dispatch` that checks every argument
 //!   before calling it; for entry points, a typed function per operation
@@ -17,9 +17,7 @@
 //! (`SERVICES`, `ENTRIES`). The text is parsed with `syn` (a generated
 //! syntax error is a generator bug, reported as [`GenerateError`]) and
 //! printed with `prettyplease`, so the layout never depends on this file's
-//! formatting.
-//!
-//! [`Entries`-style]: Side::Extension
+//! formatting. `docs/wrappers.md` describes the output in full.
 
 use crate::ast::{Argument, Direction, Interface, LengthEncoding, Operation, OperationKind, Type};
 use crate::check::{check, message_sizes};

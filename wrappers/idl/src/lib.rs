@@ -3,7 +3,7 @@
 //! sides of it.
 //!
 //! [`parse`] reads an interface file (format: `docs/wrappers.md`) and
-//! checks it; every error names the file, line and column. [`generate`]
+//! checks it; every error names the file, line and column. [`generate()`]
 //! emits the Rust source of one side. The binary (`cargo run -p idl --
 //! generate FILE --out DIR`) writes both sides of a file.
 //!
