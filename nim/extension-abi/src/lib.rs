@@ -56,8 +56,9 @@ pub fn unpack_return(value: u64) -> (u64, usize) {
 pub mod operation {
     /// Initialise. Message in: [`crate::InitArguments`]; out: [`crate::InitAnswer`].
     pub const INIT: u64 = 0;
-    /// Run a deliberate crash of the given kind. Message in: one `u32`
-    /// ([`crate::CrashKind`] code). Only extensions that implement crashes
+    /// Run a deliberate crash of the given kind. Message in: `u32`
+    /// [`crate::CrashKind`] code, `u64` target address for the `write-*`
+    /// kinds (0 for `write-own-rodata` means the image's own read-only data). Only extensions that implement crashes
     /// on their own answer it; the kernel can crash any extension without it.
     pub const CRASH: u64 = 1;
     /// A call that does nothing (the XPC benchmark's unit).
