@@ -1,8 +1,9 @@
 //! `crashtest`: a test extension that fails on command (every crash kind,
 //! in its own code) and offers small workloads for tests and benchmarks:
 //! a counter that shows whether its state is fresh, a checksum loop, nested
-//! calls through the kernel, concurrent callers, and one of every tracked
-//! kernel object.
+//! calls through the kernel (optionally crashing at the innermost level),
+//! concurrent callers, one of every tracked kernel object, and a way to hand
+//! any handle (stale or forged) to the kernel's release services.
 //!
 //! Invariants: no `unsafe` (crashes go through `extension_api`); all state is
 //! atomic or behind a spin lock, because several threads may be inside at
@@ -101,13 +102,20 @@ impl Extension for Crashtest {
                 reply_u64(reply, abi::checksum(seed, rounds))
             }
             op::NEST => {
-                let Ok(depth) = request.u64() else {
+                let Ok(word) = request.u64() else {
                     return Status::BadMessage;
                 };
+                let (depth, crash) = (word & 0xffff_ffff, (word >> 32) & 0xff);
                 if depth == 0 {
+                    if let Some(kind) = crash
+                        .checked_sub(1)
+                        .and_then(|code| CrashKind::from_code(code as u32))
+                    {
+                        extension_api::deliberate_fault::trigger(kind, 0);
+                    }
                     return reply_u64(reply, 0);
                 }
-                match extension_api::call_back(op::NEST, depth - 1) {
+                match extension_api::call_back(op::NEST, word - 1) {
                     Ok(Status::Ok) => reply_u64(reply, depth),
                     Ok(status) | Err(status) => status,
                 }
@@ -146,6 +154,30 @@ impl Extension for Crashtest {
                 Ok(held) => reply_u64(reply, held),
                 Err(status) => status,
             },
+            op::HANDLES => {
+                let objects = *self.objects.lock();
+                for object in objects {
+                    if reply.put_u64(object.map_or(0, |handle| handle.0)).is_err() {
+                        return Status::BadMessage;
+                    }
+                }
+                Status::Ok
+            }
+            op::RELEASE => {
+                let (Ok(service), Ok(bits)) = (request.u64(), request.u64()) else {
+                    return Status::BadMessage;
+                };
+                let handle = Handle(bits);
+                let status = match service {
+                    abi::service::RELEASE_MEMORY => extension_api::release_memory(handle),
+                    abi::service::RELEASE_IO_PORTS => extension_api::release_io_ports(handle),
+                    abi::service::FREE_INTERRUPT => extension_api::free_interrupt(handle),
+                    abi::service::CANCEL_TIMER => extension_api::cancel_timer(handle),
+                    abi::service::UNREGISTER_DEVICE => extension_api::unregister_device(handle),
+                    _ => return Status::Refused,
+                };
+                reply_u64(reply, status as u64)
+            }
             _ => Status::UnknownOperation,
         }
     }

@@ -54,6 +54,13 @@ pub fn register(prefix: &str, device: Arc<dyn Device>) -> Result<DeviceId, Devic
     table.register(&name, device)
 }
 
+/// Registers a device under exactly `name` (refused if the name is taken).
+pub fn register_named(name: &str, device: Arc<dyn Device>) -> Result<DeviceId, DeviceError> {
+    let mut guard = TABLE.lock();
+    let table = guard.as_mut().ok_or(DeviceError::NotFound)?;
+    table.register(name, device)
+}
+
 /// Opens a device by name.
 pub fn open(name: &str) -> Result<(DeviceId, Arc<dyn Device>), DeviceError> {
     let (id, device) = {

@@ -95,6 +95,11 @@ pub fn call_after(delay_ms: u64, callback: impl FnOnce() + Send + 'static) {
         .insert((deadline, sequence), Box::new(callback));
 }
 
+/// Callbacks waiting to run (for leak checks in tests).
+pub fn pending_timers() -> usize {
+    TIMERS.lock().len()
+}
+
 /// Called by the timer interrupt handler.
 pub fn on_tick() {
     let now = TICKS.fetch_add(1, Ordering::Relaxed) + 1;

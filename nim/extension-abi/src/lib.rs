@@ -125,7 +125,10 @@ pub mod crashtest_operation {
     /// A checksum workload. In: `u64` seed, `u64` rounds; out: `u64` sum.
     pub const CHECKSUM: u64 = EXTENSION_SPECIFIC + 1;
     /// Nest: in `u64` depth; calls back into itself through the kernel
-    /// until depth 0; out: `u64` deepest depth reached.
+    /// until depth 0; out: `u64` deepest depth reached. The depth is the
+    /// low 32 bits; bits 32..40, when not 0, are a [`crate::CrashKind`]
+    /// code + 1 to crash with at depth 0 (for kinds that need no target
+    /// address), so a fault in the innermost level can be tested.
     pub const NEST: u64 = EXTENSION_SPECIFIC + 2;
     /// In `u64` rounds: yield to other threads that many times while
     /// counted as inside the extension; out: `u64` most threads seen inside
@@ -137,6 +140,16 @@ pub mod crashtest_operation {
     /// Acquire one object of every tracked kind (memory, ports, interrupt,
     /// timer, device); out: `u64` objects now held.
     pub const ACQUIRE_OBJECTS: u64 = EXTENSION_SPECIFIC + 5;
+    /// Out: five `u64` handles of the objects held (0: none), in the order
+    /// memory, I/O ports, interrupt, timer, device.
+    pub const HANDLES: u64 = EXTENSION_SPECIFIC + 6;
+    /// In: `u64` release service number (`RELEASE_MEMORY`,
+    /// `RELEASE_IO_PORTS`, `FREE_INTERRUPT`, `CANCEL_TIMER` or
+    /// `UNREGISTER_DEVICE`), `u64` handle: passes the handle to that service
+    /// as given (stale and forged ones too: the kernel must refuse them);
+    /// out: `u64` the service's status code. The instance's own list of
+    /// handles is left alone.
+    pub const RELEASE: u64 = EXTENSION_SPECIFIC + 7;
 }
 
 /// Checksum used by `crashtest`'s [`crashtest_operation::CHECKSUM`] (the

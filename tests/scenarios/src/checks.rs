@@ -278,6 +278,161 @@ pub fn piped_run_output(stdout: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// One row of `ext list`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExtRow {
+    /// `native` or `isolated`.
+    pub mode: String,
+    /// `running`, `stopped`, ...
+    pub state: String,
+    /// Generation of the current instance.
+    pub generation: u64,
+    /// Restarts so far.
+    pub restarts: u64,
+    /// Faults so far.
+    pub faults: u64,
+}
+
+/// `ext list`: the row of extension `name` under the
+/// `NAME MODE STATE GENERATION RESTARTS FAULTS OBJECTS POLICY` header.
+pub fn ext_row(out: &str, name: &str) -> Result<ExtRow, String> {
+    let all: Vec<&str> = lines(out).collect();
+    let header = all
+        .iter()
+        .position(|l| {
+            let w: Vec<&str> = l.split_whitespace().collect();
+            w.starts_with(&["NAME", "MODE", "STATE", "GENERATION", "RESTARTS", "FAULTS"])
+        })
+        .ok_or("no `NAME MODE STATE GENERATION RESTARTS FAULTS ...` header")?;
+    let row = all[header + 1..]
+        .iter()
+        .find(|l| l.split_whitespace().next() == Some(name))
+        .ok_or_else(|| format!("no row for `{name}`"))?;
+    let w: Vec<&str> = row.split_whitespace().collect();
+    let number = |i: usize, what: &str| -> Result<u64, String> {
+        w.get(i)
+            .and_then(|v| v.parse().ok())
+            .ok_or_else(|| format!("`{name}` row `{}` has no {what}", row.trim()))
+    };
+    Ok(ExtRow {
+        mode: w.get(1).copied().unwrap_or_default().to_string(),
+        state: w.get(2).copied().unwrap_or_default().to_string(),
+        generation: number(3, "generation")?,
+        restarts: number(4, "restart count")?,
+        faults: number(5, "fault count")?,
+    })
+}
+
+/// `ext list` with nothing loaded: `no extensions (bundled: ...)` naming `name`.
+pub fn no_extensions_but_bundled(out: &str, name: &str) -> Result<(), String> {
+    let line = lines(out)
+        .find(|l| l.starts_with("no extensions (bundled: "))
+        .ok_or("no `no extensions (bundled: ...)` line: something is loaded")?;
+    if !line.contains(name) {
+        return Err(format!("`{name}` is not bundled: `{line}`"));
+    }
+    Ok(())
+}
+
+/// The fatal report of a fault a native extension caused: an `EXCEPTION:`
+/// line with `mnemonic` (e.g. `#PF`), an error-code line naming every word
+/// in `bits` (when given), then `kernel stopped`; and no sign of a recovery.
+pub fn native_fault_report(text: &str, mnemonic: &str, bits: &[&str]) -> Result<(), String> {
+    let all: Vec<&str> = lines(text).collect();
+    let tag = format!("({mnemonic}, vector ");
+    let head = all
+        .iter()
+        .position(|l| l.contains("EXCEPTION: ") && l.contains(&tag))
+        .ok_or_else(|| format!("no `EXCEPTION: ... {tag}..)` line"))?;
+    if !bits.is_empty() {
+        let err = all
+            .iter()
+            .position(|l| l.contains("error code: 0x"))
+            .ok_or("report has no `error code: 0x..` line")?;
+        let words: Vec<&str> = all[err]
+            .split_once('(')
+            .and_then(|(_, r)| r.split_once(')'))
+            .map(|(w, _)| w.split('|').map(str::trim).collect())
+            .unwrap_or_default();
+        if let Some(b) = bits.iter().find(|b| !words.contains(b)) {
+            return Err(format!(
+                "error code line `{}` does not name `{b}`",
+                all[err].trim()
+            ));
+        }
+    }
+    let stop = all
+        .iter()
+        .position(|l| l.contains("kernel stopped"))
+        .ok_or("no `kernel stopped` line")?;
+    if stop < head {
+        return Err("`kernel stopped` comes before the report".into());
+    }
+    if let Some(l) = all
+        .iter()
+        .find(|l| l.contains("restarted as generation") || l.contains("now running as"))
+    {
+        return Err(format!(
+            "a native extension was recovered (`{}`): native mode must not isolate",
+            l.trim()
+        ));
+    }
+    Ok(())
+}
+
+/// The `isolated_crash_pipeline` scenario: `ext list`, `ext crash crashtest
+/// write-kernel-data`, `ext list`, `shutdown`. crashtest goes from
+/// generation 0 to 1 (running, isolated, one fault, one restart) and the
+/// crash is reported as a recovered page fault.
+pub fn crash_pipeline_output(stdout: &str) -> Result<(), String> {
+    let answers = split_answers(stdout);
+    let nth = |cmd: &str, n: usize| {
+        answers
+            .iter()
+            .filter(|(c, _)| c == cmd)
+            .nth(n)
+            .map(|(_, a)| a.as_str())
+            .ok_or_else(|| format!("`{cmd}` (#{}) was not echoed after a prompt", n + 1))
+    };
+    let before =
+        ext_row(nth("ext list", 0)?, "crashtest").map_err(|e| format!("first `ext list`: {e}"))?;
+    let expected = |row: &ExtRow, generation: u64, when: &str| {
+        if row.mode != "isolated" || row.state != "running" || row.generation != generation {
+            return Err(format!(
+                "{when}: crashtest is {} {} generation {}, expected isolated running generation {generation}",
+                row.mode, row.state, row.generation
+            ));
+        }
+        Ok(())
+    };
+    expected(&before, 0, "before the crash")?;
+    let crash = nth("ext crash crashtest write-kernel-data", 0)?;
+    let report = lines(crash)
+        .find(|l| l.starts_with("crashtest: "))
+        .ok_or("`ext crash` gave no `crashtest: ...` answer")?;
+    if !(report.contains("page-fault")
+        && report.contains("recovered in")
+        && report.contains("now running as generation 1"))
+    {
+        return Err(format!(
+            "`ext crash` answered `{report}`, expected a recovered page-fault and generation 1"
+        ));
+    }
+    let after =
+        ext_row(nth("ext list", 1)?, "crashtest").map_err(|e| format!("second `ext list`: {e}"))?;
+    expected(&after, 1, "after the crash")?;
+    if after.faults != before.faults + 1 || after.restarts != before.restarts + 1 {
+        return Err(format!(
+            "faults {} -> {}, restarts {} -> {}: expected one more of each",
+            before.faults, after.faults, before.restarts, after.restarts
+        ));
+    }
+    if !nth("shutdown", 0)?.contains("shutting down") {
+        return Err("`shutdown` did not answer `shutting down`".into());
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -361,5 +516,101 @@ mod tests {
         let broken = t.replace("up 1 s", "down");
         assert!(piped_run_output(&broken).unwrap_err().contains("uptime"));
         assert!(piped_run_output("boot\n").is_err());
+    }
+
+    const EXT_LIST_0: &str = "NAME             MODE      STATE       GENERATION  RESTARTS  FAULTS  OBJECTS  POLICY\n\
+        crashtest        isolated  running              0         0       0        0  always\n\
+        template         isolated  running              0         0       0        0  always\n";
+
+    #[test]
+    fn ext_list_rows() {
+        let row = ext_row(EXT_LIST_0, "crashtest").unwrap();
+        assert_eq!(
+            row,
+            ExtRow {
+                mode: "isolated".into(),
+                state: "running".into(),
+                generation: 0,
+                restarts: 0,
+                faults: 0
+            }
+        );
+        assert!(ext_row(EXT_LIST_0, "e1000").unwrap_err().contains("no row"));
+        assert!(ext_row("crashtest isolated running 0 0 0\n", "crashtest").is_err());
+        assert!(
+            ext_row(
+                &EXT_LIST_0.replace("running              0", "running              x"),
+                "crashtest"
+            )
+            .is_err()
+        );
+        assert!(
+            no_extensions_but_bundled(
+                "no extensions (bundled: crashtest, template)\n",
+                "crashtest"
+            )
+            .is_ok()
+        );
+        assert!(no_extensions_but_bundled(EXT_LIST_0, "crashtest").is_err());
+        assert!(
+            no_extensions_but_bundled("no extensions (bundled: template)\n", "crashtest").is_err()
+        );
+    }
+
+    const NATIVE_UD: &str = "> ext crash crashtest invalid-opcode\n\n\
+        EXCEPTION: invalid opcode (#UD, vector 6) in kernel thread `shell` (id 1)\n  \
+        RIP: 0xffffc0000000364d  RSP: 0x00000000001822e0  RFLAGS: 0x286  CS: 0x8\n\
+        kernel stopped\n";
+
+    #[test]
+    fn native_reports() {
+        assert!(native_fault_report(NATIVE_UD, "#UD", &[]).is_ok());
+        assert!(native_fault_report(NATIVE_UD, "#PF", &[]).is_err());
+        assert!(native_fault_report(&NATIVE_UD.replace("kernel stopped", ""), "#UD", &[]).is_err());
+        let recovered = format!(
+            "{NATIVE_UD}crashtest: invalid-opcode (recovered in 10 us); now running as generation 1\n"
+        );
+        assert!(
+            native_fault_report(&recovered, "#UD", &[])
+                .unwrap_err()
+                .contains("native")
+        );
+        let pf = REPORT.replace("(not-present | write", "(protection-violation | write");
+        assert!(native_fault_report(&pf, "#PF", &["protection-violation", "write"]).is_ok());
+        assert!(native_fault_report(REPORT, "#PF", &["protection-violation"]).is_err());
+        assert!(native_fault_report(REPORT, "#PF", &["not-present", "write"]).is_ok());
+    }
+
+    #[test]
+    fn crash_pipeline() {
+        let after = EXT_LIST_0.replace(
+            "crashtest        isolated  running              0         0       0",
+            "crashtest        isolated  running              1         1       1",
+        );
+        let t = format!(
+            "> ext list\n{EXT_LIST_0}> ext crash crashtest write-kernel-data\n\
+             [ 0.1] WARN  nim::recovery: nim: crashtest: page-fault at rip 0x1; restart now\n\
+             crashtest: page-fault (recovered in 4314 us); now running as generation 1\n\
+             > ext list\n{after}> shutdown\nshutting down\n"
+        );
+        assert!(
+            crash_pipeline_output(&t).is_ok(),
+            "{:?}",
+            crash_pipeline_output(&t)
+        );
+        // Not restarted: generation stays 0.
+        let stuck = t.replace("now running as generation 1", "now stopped as generation 0");
+        assert!(crash_pipeline_output(&stuck).is_err());
+        let same = format!(
+            "> ext list\n{EXT_LIST_0}> ext crash crashtest write-kernel-data\ncrashtest: page-fault (recovered in 1 us); now running as generation 1\n> ext list\n{EXT_LIST_0}> shutdown\nshutting down\n"
+        );
+        assert!(
+            crash_pipeline_output(&same)
+                .unwrap_err()
+                .contains("after the crash")
+        );
+        let native = t.replace("isolated", "native");
+        assert!(crash_pipeline_output(&native).is_err());
+        assert!(crash_pipeline_output(&t.replace("> shutdown\nshutting down\n", "")).is_err());
     }
 }

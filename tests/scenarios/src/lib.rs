@@ -167,6 +167,47 @@ pub fn all() -> Vec<Scenario> {
             },
         },
         Scenario {
+            name: "native_crash_null_deref",
+            description: "crashtest loaded native (`nim.autoload=0`): `ext crash crashtest null-deref` stops the kernel (#PF, status 37)",
+            timeout: BOOT,
+            qemu_args: &[],
+            body: Body::Shell {
+                cmdline: "nim.autoload=0",
+                drive: native_crash_null_deref,
+            },
+        },
+        Scenario {
+            name: "native_crash_write_kernel_text",
+            description: "crashtest loaded native: `ext crash crashtest write-kernel-text` stops the kernel (#PF, status 37)",
+            timeout: BOOT,
+            qemu_args: &[],
+            body: Body::Shell {
+                cmdline: "nim.autoload=0",
+                drive: native_crash_write_kernel_text,
+            },
+        },
+        Scenario {
+            name: "native_crash_invalid_opcode",
+            description: "crashtest loaded native: `ext crash crashtest invalid-opcode` stops the kernel (#UD, status 37)",
+            timeout: BOOT,
+            qemu_args: &[],
+            body: Body::Shell {
+                cmdline: "nim.autoload=0",
+                drive: native_crash_invalid_opcode,
+            },
+        },
+        Scenario {
+            name: "isolated_crash_pipeline",
+            description: "`ext list`, `ext crash crashtest write-kernel-data`, `ext list`, `shutdown` piped into `cargo xtask run`: crashtest recovers as generation 1, exit 0",
+            timeout: Duration::from_secs(90),
+            qemu_args: &[],
+            body: Body::PipedRun {
+                input: "ext list\next crash crashtest write-kernel-data\next list\nshutdown\n",
+                max_wall: Duration::from_secs(30),
+                check: checks::crash_pipeline_output,
+            },
+        },
+        Scenario {
             name: "piped_run",
             description: "`printf ... | cargo xtask run` answers every command and exits 0 quickly",
             timeout: Duration::from_secs(90),
@@ -388,6 +429,72 @@ fn pci_finds_devices(s: &mut Session) -> Verdict {
     Ok(None)
 }
 
+/// Loads crashtest native (nothing is loaded at boot: `nim.autoload=0`),
+/// makes it crash with `kind`, and checks the kernel stops with a fatal
+/// report naming `mnemonic` (and `bits` in the error code) and status 37.
+fn native_crash(s: &mut Session, kind: &str, mnemonic: &str, bits: &[&str]) -> Verdict {
+    boot(s)?;
+    checked(s, "ext list", |o| {
+        checks::no_extensions_but_bundled(o, "crashtest")
+    })?;
+    checked(s, "ext load crashtest native", |o| {
+        if o.contains("loaded (native)") {
+            Ok(())
+        } else {
+            Err("no `loaded (native)`".into())
+        }
+    })?;
+    checked(s, "ext list", |o| {
+        let row = checks::ext_row(o, "crashtest")?;
+        if row.mode == "native" && row.state == "running" {
+            Ok(())
+        } else {
+            Err(format!("crashtest is {} {}", row.mode, row.state))
+        }
+    })?;
+    let command = format!("ext crash crashtest {kind}");
+    s.send(&format!("{command}\n"))?;
+    // A recovery answer (`now running as ...`) or a new prompt means the
+    // kernel survived a native fault: fail at once rather than time out.
+    let (which, _) = s
+        .expect_any(&["kernel stopped", "now running as", "\n> "], BOOT)
+        .map_err(|e| Failure(format!("after `{command}`: {e}")))?;
+    if which != 0 {
+        return Err(Failure(format!(
+            "after `{command}` the kernel carried on: a native extension's fault must stop it"
+        )));
+    }
+    let exit = s
+        .wait_exit(BOOT)?
+        .ok_or_else(|| Failure("QEMU did not exit after `kernel stopped`".into()))?;
+    let text = s.transcript();
+    let after = text.rfind(&command).map_or(text.as_str(), |i| &text[i..]);
+    checks::native_fault_report(after, mnemonic, bits)?;
+    if exit != Exit::KernelStopped {
+        return Err(Failure(format!(
+            "QEMU ended with {exit}, expected status 37"
+        )));
+    }
+    Ok(None)
+}
+
+fn native_crash_null_deref(s: &mut Session) -> Verdict {
+    native_crash(s, "null-deref", "#PF", &["not-present", "read"])
+}
+
+fn native_crash_write_kernel_text(s: &mut Session) -> Verdict {
+    native_crash(
+        s,
+        "write-kernel-text",
+        "#PF",
+        &["protection-violation", "write"],
+    )
+}
+
+fn native_crash_invalid_opcode(s: &mut Session) -> Verdict {
+    native_crash(s, "invalid-opcode", "#UD", &[])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -395,7 +502,7 @@ mod tests {
     #[test]
     fn names_are_unique_and_timeouts_set() {
         let all = all();
-        assert_eq!(all.len(), 6);
+        assert_eq!(all.len(), 10);
         let mut names: Vec<_> = all.iter().map(|s| s.name).collect();
         names.sort();
         names.dedup();

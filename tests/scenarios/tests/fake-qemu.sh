@@ -3,7 +3,8 @@
 # conventions the scenarios rely on. It lets the harness, the scenarios and
 # `xtask run`/`xtask test` be exercised end to end without the real kernel:
 #   XTASK_QEMU=tests/scenarios/tests/fake-qemu.sh cargo xtask test --no-host
-# Set FAKE_QEMU_BROKEN=1 to make `pci` answer nothing (checks must then fail).
+# Set FAKE_QEMU_BROKEN=1 to make `pci` answer nothing and a native extension's
+# crash be recovered instead of stopping the kernel (checks must then fail).
 cmdline=""; e1000=0
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -36,6 +37,12 @@ case " $cmdline " in
     printf '%s passed, 0 failed\r\n' $p
     exit 33 ;;
 esac
+# Extensions: crashtest's mode ("" = not loaded) and generation.
+case " $cmdline " in
+*" nim.autoload=0 "*) crashtest="" ;;
+*) crashtest=isolated ;;
+esac
+generation=0
 printf '[    0.002000] INFO  shell: reached shell prompt in 2 ms\r\n> '
 while IFS= read -r line; do
     # Apply DEL/backspace editing like the kernel's line editor.
@@ -65,6 +72,41 @@ while IFS= read -r line; do
             printf '  RIP: 0xffffffff80001234  RSP: 0xffffffff80200000\r\n'
             printf 'kernel stopped\r\n'
             exit 37 ;;
+        "ext list")
+            if [ -z "$crashtest" ]; then
+                printf 'no extensions (bundled: crashtest, template)\r\n'
+            else
+                printf 'NAME             MODE      STATE       GENERATION  RESTARTS  FAULTS  OBJECTS  POLICY\r\n'
+                printf '%-16s %-9s %-11s %10s  %8s  %6s  %7s  %s\r\n' crashtest "$crashtest" running \
+                    $generation $generation $generation 0 always
+            fi ;;
+        "ext load crashtest native")
+            if [ -n "$crashtest" ]; then
+                printf 'ext: `crashtest` is already loaded\r\n'
+            else
+                crashtest=native; printf 'loaded (native)\r\n'
+            fi ;;
+        "ext crash crashtest "*)
+            kind=${line#ext crash crashtest }
+            if [ "$crashtest" = native ] && [ -z "$FAKE_QEMU_BROKEN" ]; then
+                case "$kind" in
+                    invalid-opcode)
+                        printf '\r\nEXCEPTION: invalid opcode (#UD, vector 6) in kernel thread `shell` (id 1)\r\n' ;;
+                    null-deref)
+                        printf '\r\nEXCEPTION: page fault (#PF, vector 14) in kernel thread `shell` (id 1)\r\n'
+                        printf '  error code: 0x0 (not-present | read | supervisor | data-access)\r\n' ;;
+                    *)
+                        printf '\r\nEXCEPTION: page fault (#PF, vector 14) in kernel thread `shell` (id 1)\r\n'
+                        printf '  error code: 0x3 (protection-violation | write | supervisor | data-access)\r\n' ;;
+                esac
+                printf '  RIP: 0xffffc00000003603  RSP: 0x00000000001822e0\r\nkernel stopped\r\n'
+                exit 37
+            elif [ -n "$crashtest" ]; then
+                generation=$((generation + 1))
+                printf 'crashtest: page-fault (recovered in 1500 us); now running as generation %s\r\n' $generation
+            else
+                printf 'ext: no extension named `crashtest` is loaded (see `ext list`)\r\n'
+            fi ;;
         "") ;;
         *) printf "unknown command '%s' (type 'help')\r\n" "$line" ;;
     esac

@@ -26,6 +26,13 @@ global_asm!(
 // the thread's kernel stack (the one saved by the innermost XPC), so kernel
 // code never runs on memory an extension can write. The exit path reloads
 // the CR3 recorded in the frame it returns to.
+//
+// One exception: a trap (an NMI: interrupts are off there) that lands in
+// the exit path itself, after it reloaded a domain's CR3 and while it is
+// still popping a frame from that very place on the kernel stack. Its frame
+// stays on the stack it arrived on (the NMI's IST stack); moving it would
+// overwrite the frame being popped, and the exit path would then loop on
+// its own copy with interrupts off.
 global_asm!(
     r#"
     .section .text.trap_common, "ax"
@@ -54,6 +61,14 @@ trap_common:
     cmp rax, rcx
     je 2f
     mov cr3, rcx
+    mov rcx, qword ptr [rsp + {rip_offset}]
+    lea rdx, [rip + trap_return]
+    cmp rcx, rdx
+    jb 4f
+    lea rdx, [rip + trap_return_end]
+    cmp rcx, rdx
+    jb 2f
+4:
     mov rdi, qword ptr gs:[{kernel_stack}]
     test rdi, rdi
     jz 2f
@@ -94,11 +109,13 @@ trap_return:
     pop rax
     add rsp, 16
     iretq
+trap_return_end:
     "#,
     kernel_root = sym crate::memory::paging::KERNEL_PAGE_TABLE_ROOT,
     kernel_stack = const super::percpu::XPC_KERNEL_STACK_OFFSET,
     frame_size = const core::mem::size_of::<TrapFrame>(),
     frame_words = const core::mem::size_of::<TrapFrame>() / 8,
+    rip_offset = const core::mem::offset_of!(TrapFrame, rip),
 );
 
 /// The saved state of an interrupted context, as laid out on its stack by

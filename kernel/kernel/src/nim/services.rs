@@ -572,8 +572,8 @@ fn register_device(slot: Slot, _generation: u32, name: &str) -> Result<ObjectHan
     if !extension_image::bundle::is_valid_name(name) {
         return Err(Status::Refused);
     }
-    let id =
-        crate::devices::register(name, Arc::new(ExtensionDevice)).map_err(|_| Status::Refused)?;
+    let id = crate::devices::register_named(name, Arc::new(ExtensionDevice))
+        .map_err(|_| Status::Refused)?;
     track(slot, TrackedObject::Device { id }).map_err(|object| {
         release_object(slot, object);
         Status::NoResources

@@ -3,6 +3,7 @@
 
 mod arch;
 mod memory;
+mod nim;
 mod sched;
 mod system;
 mod watchdog;
