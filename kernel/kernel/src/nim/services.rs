@@ -172,10 +172,13 @@ fn isolated_service(
         large = [0u8; MAX_MESSAGE_BYTES];
         &mut large[..length]
     };
-    // SAFETY: `copy` is a local buffer of exactly `length` bytes.
-    if length > 0
-        && unsafe { crate::arch::fixup::probe_copy(copy.as_mut_ptr(), message, length) }.is_err()
-    {
+    let copied = match length {
+        0 => true,
+        // SAFETY: `copy` is a local buffer of exactly `length` bytes; the
+        // probe reports a fault on the source instead of crashing.
+        _ => unsafe { crate::arch::fixup::probe_copy(copy.as_mut_ptr(), message, length) }.is_ok(),
+    };
+    if !copied {
         return refuse(FaultKind::WrapperCheckFailed, Some(message));
     }
     if service == service::PANIC {
