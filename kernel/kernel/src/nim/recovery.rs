@@ -16,6 +16,10 @@ use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use restart_policy::Decision;
 
 static REQUESTED: AtomicBool = AtomicBool::new(false);
+/// Set while the recovery thread works on a slot (until its bookkeeping,
+/// such as the fault record's time to recover, is complete).
+static IN_RECOVERY: [AtomicBool; super::MAX_EXTENSIONS] =
+    [const { AtomicBool::new(false) }; super::MAX_EXTENSIONS];
 static WAKE: WaitQueue = WaitQueue::new();
 /// Recoveries completed (a new instance running).
 pub static RECOVERIES: AtomicU64 = AtomicU64::new(0);
@@ -52,7 +56,9 @@ pub fn start() {
             let _ = WAKE.wait_until(|| REQUESTED.swap(false, Ordering::AcqRel));
             for (slot, state) in SLOTS.iter().enumerate() {
                 if state.transition(State::Failed, State::Recovering) {
+                    IN_RECOVERY[slot].store(true, Ordering::Release);
                     recover(slot);
+                    IN_RECOVERY[slot].store(false, Ordering::Release);
                     COMPLETED.wake_all();
                 }
             }
@@ -64,13 +70,16 @@ pub fn start() {
 }
 
 /// Waits until `slot` is running a generation above `generation`, or is
-/// stopped; gives up after `timeout_ms`. Returns the state reached.
+/// stopped, and the recovery thread has finished its bookkeeping; gives up
+/// after `timeout_ms`. Returns the state reached.
 pub fn wait_for_recovery(slot: Slot, generation: u32, timeout_ms: u64) -> State {
     let deadline = crate::time::ticks() + crate::time::ms_to_ticks(timeout_ms);
     loop {
         let state = SLOTS[slot].state();
         let current = SLOTS[slot].generation.load(Ordering::Acquire);
-        if (state == State::Running && current > generation) || state == State::Stopped {
+        let settled = !IN_RECOVERY[slot].load(Ordering::Acquire);
+        if settled && ((state == State::Running && current > generation) || state == State::Stopped)
+        {
             return state;
         }
         if crate::time::ticks() >= deadline {
