@@ -56,7 +56,6 @@ pub fn handle_irq(line: u8, stack_pointer: u64) -> u64 {
     unsafe { PICS.lock().notify_end_of_interrupt(PIC_BASE_VECTOR + line) };
     cpu.interrupt_depth.fetch_sub(1, Ordering::Relaxed);
     if line == TIMER_IRQ {
-        crate::nim::recovery::on_timer_tick();
         let stack_pointer = crate::nim::fault::on_timer_tick(stack_pointer);
         crate::sched::on_timer_tick(stack_pointer)
     } else {

@@ -25,28 +25,13 @@ static WAKE: WaitQueue = WaitQueue::new();
 pub static RECOVERIES: AtomicU64 = AtomicU64::new(0);
 /// Total microseconds spent recovering (detection to running again).
 pub static RECOVERY_MICROSECONDS: AtomicU64 = AtomicU64::new(0);
-/// Recoveries completed or given up, for waiters.
-static COMPLETED: WaitQueue = WaitQueue::new();
-
-/// Asks the recovery thread to run (any context).
+/// Asks the recovery thread to run (any context, NMIs included: fault
+/// detection only runs when extension code was interrupted, and no kernel
+/// lock is ever held across a call into an extension, so the wait queue's
+/// and the scheduler's locks are free).
 pub fn request() {
     REQUESTED.store(true, Ordering::Release);
-    // From an NMI the wait queue's lock might be held by the interrupted
-    // code: leave it to the next timer tick (see `on_timer_tick`).
-    if crate::arch::percpu::this_cpu()
-        .current_vector
-        .load(Ordering::Relaxed)
-        != 2
-    {
-        WAKE.wake_one();
-    }
-}
-
-/// Timer tick: wake the recovery thread if an NMI asked for it.
-pub fn on_timer_tick() {
-    if REQUESTED.load(Ordering::Relaxed) && WAKE.len() > 0 {
-        WAKE.wake_one();
-    }
+    WAKE.wake_one();
 }
 
 /// Starts the recovery thread.
@@ -59,7 +44,6 @@ pub fn start() {
                     IN_RECOVERY[slot].store(true, Ordering::Release);
                     recover(slot);
                     IN_RECOVERY[slot].store(false, Ordering::Release);
-                    COMPLETED.wake_all();
                 }
             }
         }
