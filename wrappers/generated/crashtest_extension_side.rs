@@ -3,242 +3,9 @@
 // (`cargo run -p idl -- generate FILE --out DIR`, see docs/wrappers.md).
 // Include it in a module of its own: `mod crashtest_extension { include!("..."); }`.
 
+pub use extension_abi::interfaces::crashtest::*;
+
 use extension_abi::{MessageReader, MessageWriter, Status};
-
-/// Entry operation numbers (the `operation` argument of the extension's entry).
-pub mod operation {
-    /// Adds one to the instance's counter.
-    ///
-    /// `increment` (not idempotent).
-    pub const INCREMENT: u64 = 0x100;
-
-    /// A checksum workload (`extension_abi::checksum`).
-    ///
-    /// `checksum` (idempotent).
-    pub const CHECKSUM: u64 = 0x101;
-
-    /// Calls itself back through the kernel until `depth` is 0.
-    ///
-    /// `nest` (idempotent).
-    pub const NEST: u64 = 0x102;
-
-    /// Yields to other threads `rounds` times while counted as inside the
-    /// extension.
-    ///
-    /// `yield-inside` (idempotent).
-    pub const YIELD_INSIDE: u64 = 0x103;
-
-    /// The instance's state.
-    ///
-    /// `status` (idempotent).
-    pub const STATUS: u64 = 0x104;
-
-    /// Acquires one object of every tracked kind (memory, ports, interrupt,
-    /// timer, device) unless it holds them already.
-    ///
-    /// `acquire-objects` (not idempotent).
-    pub const ACQUIRE_OBJECTS: u64 = 0x105;
-}
-
-/// What `status` answers (entry 260).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct StatusReply {
-    /// The instance's generation.
-    ///
-    /// `generation` (out).
-    pub generation: u64,
-    /// The counter `increment` advances.
-    ///
-    /// `counter` (out).
-    pub counter: u64,
-    /// Timer expiries seen.
-    ///
-    /// `timer-expiries` (out).
-    pub timer_expiries: u64,
-    /// Interrupts seen.
-    ///
-    /// `interrupts` (out).
-    pub interrupts: u64,
-    /// Kernel objects held.
-    ///
-    /// `objects-held` (out).
-    pub objects_held: u64,
-}
-
-/// What the interface declares about one operation.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct OperationInfo {
-    /// Its stable number.
-    pub number: u64,
-    /// Its name in the interface file.
-    pub name: &'static str,
-    /// Is it safe to call again after the extension restarts?
-    pub idempotent: bool,
-    /// The largest request, in bytes.
-    pub max_request_bytes: usize,
-    /// The largest reply, in bytes.
-    pub max_reply_bytes: usize,
-    /// Its arguments, in declaration order.
-    pub arguments: &'static [ArgumentInfo],
-}
-
-/// What the interface declares about one argument.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ArgumentInfo {
-    /// Its name in the interface file.
-    pub name: &'static str,
-    /// `in`, `out` or `inout`.
-    pub direction: &'static str,
-    /// Its type as written in the interface file.
-    pub wire_type: &'static str,
-    /// For a buffer: who owns it after the call (`copied-in`, `copied-out`, `borrowed` or `transferred`).
-    pub ownership: Option<&'static str>,
-}
-
-/// Every kernel service, in number order.
-pub const SERVICES: &[OperationInfo] = &[];
-
-/// Every entry operation, in number order.
-pub const ENTRIES: &[OperationInfo] = &[
-    OperationInfo {
-        number: 0x100,
-        name: "increment",
-        idempotent: false,
-        max_request_bytes: 0,
-        max_reply_bytes: 8,
-        arguments: &[
-            ArgumentInfo {
-                name: "value",
-                direction: "out",
-                wire_type: "u64",
-                ownership: None,
-            },
-        ],
-    },
-    OperationInfo {
-        number: 0x101,
-        name: "checksum",
-        idempotent: true,
-        max_request_bytes: 16,
-        max_reply_bytes: 8,
-        arguments: &[
-            ArgumentInfo {
-                name: "seed",
-                direction: "in",
-                wire_type: "u64",
-                ownership: None,
-            },
-            ArgumentInfo {
-                name: "rounds",
-                direction: "in",
-                wire_type: "u64",
-                ownership: None,
-            },
-            ArgumentInfo {
-                name: "sum",
-                direction: "out",
-                wire_type: "u64",
-                ownership: None,
-            },
-        ],
-    },
-    OperationInfo {
-        number: 0x102,
-        name: "nest",
-        idempotent: true,
-        max_request_bytes: 8,
-        max_reply_bytes: 8,
-        arguments: &[
-            ArgumentInfo {
-                name: "depth",
-                direction: "in",
-                wire_type: "u64",
-                ownership: None,
-            },
-            ArgumentInfo {
-                name: "deepest",
-                direction: "out",
-                wire_type: "u64",
-                ownership: None,
-            },
-        ],
-    },
-    OperationInfo {
-        number: 0x103,
-        name: "yield-inside",
-        idempotent: true,
-        max_request_bytes: 8,
-        max_reply_bytes: 8,
-        arguments: &[
-            ArgumentInfo {
-                name: "rounds",
-                direction: "in",
-                wire_type: "u64",
-                ownership: None,
-            },
-            ArgumentInfo {
-                name: "most-inside",
-                direction: "out",
-                wire_type: "u64",
-                ownership: None,
-            },
-        ],
-    },
-    OperationInfo {
-        number: 0x104,
-        name: "status",
-        idempotent: true,
-        max_request_bytes: 0,
-        max_reply_bytes: 40,
-        arguments: &[
-            ArgumentInfo {
-                name: "generation",
-                direction: "out",
-                wire_type: "u64",
-                ownership: None,
-            },
-            ArgumentInfo {
-                name: "counter",
-                direction: "out",
-                wire_type: "u64",
-                ownership: None,
-            },
-            ArgumentInfo {
-                name: "timer-expiries",
-                direction: "out",
-                wire_type: "u64",
-                ownership: None,
-            },
-            ArgumentInfo {
-                name: "interrupts",
-                direction: "out",
-                wire_type: "u64",
-                ownership: None,
-            },
-            ArgumentInfo {
-                name: "objects-held",
-                direction: "out",
-                wire_type: "u64",
-                ownership: None,
-            },
-        ],
-    },
-    OperationInfo {
-        number: 0x105,
-        name: "acquire-objects",
-        idempotent: false,
-        max_request_bytes: 0,
-        max_reply_bytes: 8,
-        arguments: &[
-            ArgumentInfo {
-                name: "held",
-                direction: "out",
-                wire_type: "u64",
-                ownership: None,
-            },
-        ],
-    },
-];
 
 /// The entry operations of interface `crashtest`: the extension implements the ones it answers; the others answer `Status::UnknownOperation`.
 pub trait Entries {
@@ -288,6 +55,22 @@ pub trait Entries {
     fn acquire_objects(&self) -> Result<u64, Status> {
         Err(Status::UnknownOperation)
     }
+
+    /// The handles of the objects `acquire-objects` took (0: none).
+    ///
+    /// Entry operation 0x106 (`handles`), idempotent. Request: nothing. Reply: `memory: u64`, `io-ports: u64`, `interrupt: u64`, `timer: u64`, `device: u64`.
+    fn handles(&self) -> Result<HandlesReply, Status> {
+        Err(Status::UnknownOperation)
+    }
+
+    /// Passes `handle`, as given (stale and forged ones too), to one of the
+    /// kernel's release services; the instance's own list is left alone.
+    ///
+    /// Entry operation 0x107 (`release`), not idempotent. Request: `service: u64`, `handle: u64`. Reply: `status: status`.
+    fn release(&self, service: u64, handle: u64) -> Result<Status, Status> {
+        let _ = (service, handle);
+        Err(Status::UnknownOperation)
+    }
 }
 
 /// Runs entry operation `operation_number` on `implementation`: decodes and checks the arguments in `message`, calls the trait method and writes the reply over the message. Returns the status and the reply's length (for `extension_abi::pack_return`).
@@ -303,6 +86,8 @@ pub fn dispatch<E: Entries + ?Sized>(
         operation::YIELD_INSIDE => dispatch_yield_inside(message, implementation),
         operation::STATUS => dispatch_status(message, implementation),
         operation::ACQUIRE_OBJECTS => dispatch_acquire_objects(message, implementation),
+        operation::HANDLES => dispatch_handles(message, implementation),
+        operation::RELEASE => dispatch_release(message, implementation),
         _ => Err(Status::UnknownOperation),
     };
     match result {
@@ -403,5 +188,40 @@ fn dispatch_acquire_objects<E: Entries + ?Sized>(
     let reply = implementation.acquire_objects()?;
     let mut writer = MessageWriter::new(message);
     writer.put_u64(reply).map_err(|_| Status::BadMessage)?;
+    Ok(writer.len())
+}
+
+/// Decodes, checks and runs `handles`.
+fn dispatch_handles<E: Entries + ?Sized>(
+    message: &mut [u8],
+    implementation: &E,
+) -> Result<usize, Status> {
+    if message.len() < 40 {
+        return Err(Status::BadMessage);
+    }
+    let reply = implementation.handles()?;
+    let mut writer = MessageWriter::new(message);
+    writer.put_u64(reply.memory).map_err(|_| Status::BadMessage)?;
+    writer.put_u64(reply.io_ports).map_err(|_| Status::BadMessage)?;
+    writer.put_u64(reply.interrupt).map_err(|_| Status::BadMessage)?;
+    writer.put_u64(reply.timer).map_err(|_| Status::BadMessage)?;
+    writer.put_u64(reply.device).map_err(|_| Status::BadMessage)?;
+    Ok(writer.len())
+}
+
+/// Decodes, checks and runs `release`.
+fn dispatch_release<E: Entries + ?Sized>(
+    message: &mut [u8],
+    implementation: &E,
+) -> Result<usize, Status> {
+    if message.len() < 8 {
+        return Err(Status::BadMessage);
+    }
+    let mut reader = MessageReader::new(message);
+    let service = reader.u64().map_err(|_| Status::BadMessage)?;
+    let handle = reader.u64().map_err(|_| Status::BadMessage)?;
+    let reply = implementation.release(service, handle)?;
+    let mut writer = MessageWriter::new(message);
+    writer.put_u64(reply as u64).map_err(|_| Status::BadMessage)?;
     Ok(writer.len())
 }

@@ -3,288 +3,9 @@
 // (`cargo run -p idl -- generate FILE --out DIR`, see docs/wrappers.md).
 // Include it in a module of its own: `mod crashtest_kernel { include!("..."); }`.
 
-use extension_abi::{MessageReader, MessageWriter, Status};
+pub use extension_abi::interfaces::crashtest::*;
 
-/// Entry operation numbers (the `operation` argument of the extension's entry).
-pub mod operation {
-    /// Adds one to the instance's counter.
-    ///
-    /// `increment` (not idempotent).
-    pub const INCREMENT: u64 = 0x100;
-
-    /// A checksum workload (`extension_abi::checksum`).
-    ///
-    /// `checksum` (idempotent).
-    pub const CHECKSUM: u64 = 0x101;
-
-    /// Calls itself back through the kernel until `depth` is 0.
-    ///
-    /// `nest` (idempotent).
-    pub const NEST: u64 = 0x102;
-
-    /// Yields to other threads `rounds` times while counted as inside the
-    /// extension.
-    ///
-    /// `yield-inside` (idempotent).
-    pub const YIELD_INSIDE: u64 = 0x103;
-
-    /// The instance's state.
-    ///
-    /// `status` (idempotent).
-    pub const STATUS: u64 = 0x104;
-
-    /// Acquires one object of every tracked kind (memory, ports, interrupt,
-    /// timer, device) unless it holds them already.
-    ///
-    /// `acquire-objects` (not idempotent).
-    pub const ACQUIRE_OBJECTS: u64 = 0x105;
-}
-
-/// What `status` answers (entry 260).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct StatusReply {
-    /// The instance's generation.
-    ///
-    /// `generation` (out).
-    pub generation: u64,
-    /// The counter `increment` advances.
-    ///
-    /// `counter` (out).
-    pub counter: u64,
-    /// Timer expiries seen.
-    ///
-    /// `timer-expiries` (out).
-    pub timer_expiries: u64,
-    /// Interrupts seen.
-    ///
-    /// `interrupts` (out).
-    pub interrupts: u64,
-    /// Kernel objects held.
-    ///
-    /// `objects-held` (out).
-    pub objects_held: u64,
-}
-
-/// What the interface declares about one operation.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct OperationInfo {
-    /// Its stable number.
-    pub number: u64,
-    /// Its name in the interface file.
-    pub name: &'static str,
-    /// Is it safe to call again after the extension restarts?
-    pub idempotent: bool,
-    /// The largest request, in bytes.
-    pub max_request_bytes: usize,
-    /// The largest reply, in bytes.
-    pub max_reply_bytes: usize,
-    /// Its arguments, in declaration order.
-    pub arguments: &'static [ArgumentInfo],
-}
-
-/// What the interface declares about one argument.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ArgumentInfo {
-    /// Its name in the interface file.
-    pub name: &'static str,
-    /// `in`, `out` or `inout`.
-    pub direction: &'static str,
-    /// Its type as written in the interface file.
-    pub wire_type: &'static str,
-    /// For a buffer: who owns it after the call (`copied-in`, `copied-out`, `borrowed` or `transferred`).
-    pub ownership: Option<&'static str>,
-}
-
-/// Every kernel service, in number order.
-pub const SERVICES: &[OperationInfo] = &[];
-
-/// Every entry operation, in number order.
-pub const ENTRIES: &[OperationInfo] = &[
-    OperationInfo {
-        number: 0x100,
-        name: "increment",
-        idempotent: false,
-        max_request_bytes: 0,
-        max_reply_bytes: 8,
-        arguments: &[
-            ArgumentInfo {
-                name: "value",
-                direction: "out",
-                wire_type: "u64",
-                ownership: None,
-            },
-        ],
-    },
-    OperationInfo {
-        number: 0x101,
-        name: "checksum",
-        idempotent: true,
-        max_request_bytes: 16,
-        max_reply_bytes: 8,
-        arguments: &[
-            ArgumentInfo {
-                name: "seed",
-                direction: "in",
-                wire_type: "u64",
-                ownership: None,
-            },
-            ArgumentInfo {
-                name: "rounds",
-                direction: "in",
-                wire_type: "u64",
-                ownership: None,
-            },
-            ArgumentInfo {
-                name: "sum",
-                direction: "out",
-                wire_type: "u64",
-                ownership: None,
-            },
-        ],
-    },
-    OperationInfo {
-        number: 0x102,
-        name: "nest",
-        idempotent: true,
-        max_request_bytes: 8,
-        max_reply_bytes: 8,
-        arguments: &[
-            ArgumentInfo {
-                name: "depth",
-                direction: "in",
-                wire_type: "u64",
-                ownership: None,
-            },
-            ArgumentInfo {
-                name: "deepest",
-                direction: "out",
-                wire_type: "u64",
-                ownership: None,
-            },
-        ],
-    },
-    OperationInfo {
-        number: 0x103,
-        name: "yield-inside",
-        idempotent: true,
-        max_request_bytes: 8,
-        max_reply_bytes: 8,
-        arguments: &[
-            ArgumentInfo {
-                name: "rounds",
-                direction: "in",
-                wire_type: "u64",
-                ownership: None,
-            },
-            ArgumentInfo {
-                name: "most-inside",
-                direction: "out",
-                wire_type: "u64",
-                ownership: None,
-            },
-        ],
-    },
-    OperationInfo {
-        number: 0x104,
-        name: "status",
-        idempotent: true,
-        max_request_bytes: 0,
-        max_reply_bytes: 40,
-        arguments: &[
-            ArgumentInfo {
-                name: "generation",
-                direction: "out",
-                wire_type: "u64",
-                ownership: None,
-            },
-            ArgumentInfo {
-                name: "counter",
-                direction: "out",
-                wire_type: "u64",
-                ownership: None,
-            },
-            ArgumentInfo {
-                name: "timer-expiries",
-                direction: "out",
-                wire_type: "u64",
-                ownership: None,
-            },
-            ArgumentInfo {
-                name: "interrupts",
-                direction: "out",
-                wire_type: "u64",
-                ownership: None,
-            },
-            ArgumentInfo {
-                name: "objects-held",
-                direction: "out",
-                wire_type: "u64",
-                ownership: None,
-            },
-        ],
-    },
-    OperationInfo {
-        number: 0x105,
-        name: "acquire-objects",
-        idempotent: false,
-        max_request_bytes: 0,
-        max_reply_bytes: 8,
-        arguments: &[
-            ArgumentInfo {
-                name: "held",
-                direction: "out",
-                wire_type: "u64",
-                ownership: None,
-            },
-        ],
-    },
-];
-
-/// Why a call into an extension gave no answer.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum CallError {
-    /// The extension failed during the call (a fault, a panic, a hang or a failed check); it is being recovered.
-    ExtensionFailed,
-    /// The extension is not running (stopped, recovering or given up).
-    NotRunning,
-    /// The extension answered with this status instead of `Status::Ok`.
-    Status(Status),
-    /// The extension's reply is too short or holds a value the interface does not allow.
-    BadReply,
-    /// An argument exceeds its declared limit (a buffer longer than its maximum); nothing was called.
-    BadArgument,
-}
-
-impl CallError {
-    /// Did the extension fail (rather than answer)?
-    pub fn is_extension_failure(self) -> bool {
-        matches!(self, CallError::ExtensionFailed)
-    }
-
-    /// The status code that stands for this error.
-    pub fn status(self) -> Status {
-        match self {
-            CallError::ExtensionFailed => Status::ExtensionFailed,
-            CallError::NotRunning => Status::NotRunning,
-            CallError::Status(status) => status,
-            CallError::BadReply | CallError::BadArgument => Status::BadMessage,
-        }
-    }
-}
-
-impl core::fmt::Display for CallError {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        match self {
-            CallError::ExtensionFailed => f.write_str("the extension failed"),
-            CallError::NotRunning => f.write_str("the extension is not running"),
-            CallError::Status(status) => {
-                write!(f, "the extension answered {}", status.name())
-            }
-            CallError::BadReply => f.write_str("the extension's reply is malformed"),
-            CallError::BadArgument => f.write_str("an argument exceeds its limit"),
-        }
-    }
-}
+use extension_abi::{MessageReader, MessageWriter, Status, CallError};
 
 /// Adds one to the instance's counter.
 ///
@@ -401,6 +122,56 @@ pub fn acquire_objects(
     let mut reader = MessageReader::new(&message[..reply_length]);
     let held = reader.u64().map_err(|_| CallError::BadReply)?;
     Ok(held)
+}
+
+/// The handles of the objects `acquire-objects` took (0: none).
+///
+/// Entry operation 0x106 (`handles`), idempotent. Request: nothing. Reply: `memory: u64`, `io-ports: u64`, `interrupt: u64`, `timer: u64`, `device: u64`.
+///
+/// `transport(operation, message)` performs the call with the message in place and answers the extension's status and reply length, or the error that kept it from answering.
+pub fn handles(
+    transport: &mut impl FnMut(u64, &mut [u8]) -> Result<(Status, usize), CallError>,
+) -> Result<HandlesReply, CallError> {
+    let mut message = [0u8; 40];
+    let reply_length = call_extension(transport, operation::HANDLES, &mut message)?;
+    let mut reader = MessageReader::new(&message[..reply_length]);
+    let memory = reader.u64().map_err(|_| CallError::BadReply)?;
+    let io_ports = reader.u64().map_err(|_| CallError::BadReply)?;
+    let interrupt = reader.u64().map_err(|_| CallError::BadReply)?;
+    let timer = reader.u64().map_err(|_| CallError::BadReply)?;
+    let device = reader.u64().map_err(|_| CallError::BadReply)?;
+    Ok(HandlesReply {
+        memory,
+        io_ports,
+        interrupt,
+        timer,
+        device,
+    })
+}
+
+/// Passes `handle`, as given (stale and forged ones too), to one of the
+/// kernel's release services; the instance's own list is left alone.
+///
+/// Entry operation 0x107 (`release`), not idempotent. Request: `service: u64`, `handle: u64`. Reply: `status: status`.
+///
+/// `transport(operation, message)` performs the call with the message in place and answers the extension's status and reply length, or the error that kept it from answering.
+pub fn release(
+    transport: &mut impl FnMut(u64, &mut [u8]) -> Result<(Status, usize), CallError>,
+    service: u64,
+    handle: u64,
+) -> Result<Status, CallError> {
+    let mut message = [0u8; 16];
+    let mut writer = MessageWriter::new(&mut message);
+    writer.put_u64(service).map_err(|_| CallError::BadArgument)?;
+    writer.put_u64(handle).map_err(|_| CallError::BadArgument)?;
+    let reply_length = call_extension(transport, operation::RELEASE, &mut message)?;
+    let mut reader = MessageReader::new(&message[..reply_length]);
+    let status = reader
+        .u64()
+        .ok()
+        .and_then(Status::from_code)
+        .ok_or(CallError::BadReply)?;
+    Ok(status)
 }
 
 /// Calls the extension through `transport`; the reply's length if it answered `Status::Ok`.

@@ -3,835 +3,9 @@
 // (`cargo run -p idl -- generate FILE --out DIR`, see docs/wrappers.md).
 // Include it in a module of its own: `mod kernel_extension { include!("..."); }`.
 
+pub use extension_abi::interfaces::kernel::*;
+
 use extension_abi::{MessageReader, MessageWriter, Status};
-
-/// Kernel service numbers (the `service` argument of a kernel call).
-pub mod service {
-    /// Writes a line through the kernel's logger. (A retry would log the line
-    /// twice.)
-    ///
-    /// `log` (not idempotent).
-    pub const LOG: u64 = 1;
-
-    /// The extension panicked: the kernel records the fault and recovers the
-    /// extension; the call never returns to a live instance.
-    ///
-    /// `panic` (not idempotent).
-    pub const PANIC: u64 = 2;
-
-    /// Gives the CPU to other threads.
-    ///
-    /// `yield-now` (idempotent).
-    pub const YIELD_NOW: u64 = 3;
-
-    /// Sleeps (the kernel caps one sleep at 60 seconds).
-    ///
-    /// `sleep-ms` (idempotent).
-    pub const SLEEP_MS: u64 = 4;
-
-    /// Does nothing (the XPC benchmark's unit).
-    ///
-    /// `null-service` (idempotent).
-    pub const NULL_SERVICE: u64 = 5;
-
-    /// Asks the kernel to call this extension's `operation` back with
-    /// `argument` (a nested call: extension -> kernel -> extension). Only
-    /// `operation::NULL` and extension-specific operations may be called back.
-    ///
-    /// `call-back` (not idempotent).
-    pub const CALL_BACK: u64 = 6;
-
-    /// Milliseconds since boot.
-    ///
-    /// `uptime-ms` (idempotent).
-    pub const UPTIME_MS: u64 = 7;
-
-    /// Grants zeroed, writable 4 KiB pages in the extension's region.
-    ///
-    /// `grant-memory` (not idempotent).
-    pub const GRANT_MEMORY: u64 = 8;
-
-    /// Returns granted memory.
-    ///
-    /// `release-memory` (not idempotent).
-    pub const RELEASE_MEMORY: u64 = 9;
-
-    /// Reserves I/O ports for the extension.
-    ///
-    /// `request-io-ports` (not idempotent).
-    pub const REQUEST_IO_PORTS: u64 = 10;
-
-    /// Releases reserved I/O ports.
-    ///
-    /// `release-io-ports` (not idempotent).
-    pub const RELEASE_IO_PORTS: u64 = 11;
-
-    /// Registers the extension's interrupt handler (entry `interrupt`) for an
-    /// ISA line.
-    ///
-    /// `request-interrupt` (not idempotent).
-    pub const REQUEST_INTERRUPT: u64 = 12;
-
-    /// Unregisters an interrupt handler.
-    ///
-    /// `free-interrupt` (not idempotent).
-    pub const FREE_INTERRUPT: u64 = 13;
-
-    /// Starts a timer; entry `timer` is called when it expires.
-    ///
-    /// `start-timer` (not idempotent).
-    pub const START_TIMER: u64 = 14;
-
-    /// Cancels a timer.
-    ///
-    /// `cancel-timer` (not idempotent).
-    pub const CANCEL_TIMER: u64 = 15;
-
-    /// Registers a character device in the kernel's device table.
-    ///
-    /// `register-device` (not idempotent).
-    pub const REGISTER_DEVICE: u64 = 16;
-
-    /// Unregisters a device.
-    ///
-    /// `unregister-device` (not idempotent).
-    pub const UNREGISTER_DEVICE: u64 = 17;
-}
-
-/// Entry operation numbers (the `operation` argument of the extension's entry).
-pub mod operation {
-    /// Initialises a new instance: the first call into it. Runs again, on a
-    /// fresh instance, after every restart.
-    ///
-    /// `init` (idempotent).
-    pub const INIT: u64 = 0;
-
-    /// Runs a deliberate crash of the given kind in the extension's own code.
-    ///
-    /// `crash` (not idempotent).
-    pub const CRASH: u64 = 1;
-
-    /// Does nothing (the XPC benchmark's unit).
-    ///
-    /// `null` (idempotent).
-    pub const NULL: u64 = 2;
-
-    /// Calls the kernel's null service `count` times.
-    ///
-    /// `call-kernel-null` (idempotent).
-    pub const CALL_KERNEL_NULL: u64 = 3;
-
-    /// A device interrupt on a line the extension registered.
-    ///
-    /// `interrupt` (not idempotent).
-    pub const INTERRUPT: u64 = 4;
-
-    /// A timer the extension started expired.
-    ///
-    /// `timer` (not idempotent).
-    pub const TIMER: u64 = 5;
-}
-
-/// Log levels, as the kernel's logger knows them.
-///
-/// Travels as a `u8`; a code that is not listed is refused as a bad message.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[repr(u8)]
-pub enum Level {
-    /// Something failed.
-    Error = 1,
-    /// Something looks wrong.
-    Warn = 2,
-    /// Normal operation.
-    Info = 3,
-    /// Details for developers.
-    Debug = 4,
-    /// Everything.
-    Trace = 5,
-}
-
-impl Level {
-    /// Every value, in declaration order.
-    pub const ALL: &'static [Level] = &[
-        Level::Error,
-        Level::Warn,
-        Level::Info,
-        Level::Debug,
-        Level::Trace,
-    ];
-
-    /// The value with wire code `code`, if there is one.
-    pub fn from_code(code: u8) -> Option<Level> {
-        match code {
-            1 => Some(Level::Error),
-            2 => Some(Level::Warn),
-            3 => Some(Level::Info),
-            4 => Some(Level::Debug),
-            5 => Some(Level::Trace),
-            _ => None,
-        }
-    }
-
-    /// The wire code.
-    pub fn code(self) -> u8 {
-        self as u8
-    }
-
-    /// The name in the interface file.
-    pub fn name(self) -> &'static str {
-        match self {
-            Level::Error => "error",
-            Level::Warn => "warn",
-            Level::Info => "info",
-            Level::Debug => "debug",
-            Level::Trace => "trace",
-        }
-    }
-}
-
-/// A deliberate failure made to happen inside an extension's domain
-/// (`extension_abi::CrashKind`, same codes).
-///
-/// Travels as a `u32`; a code that is not listed is refused as a bad message.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[repr(u32)]
-pub enum CrashKind {
-    /// Read through a null pointer.
-    NullDereference = 0,
-    /// Write into kernel text.
-    WriteKernelText = 1,
-    /// Write into kernel data (a kernel static).
-    WriteKernelData = 2,
-    /// Write into the kernel heap.
-    WriteKernelHeap = 3,
-    /// Write into another extension's memory.
-    WriteOtherDomain = 4,
-    /// Write into the extension's own read-only data.
-    WriteOwnRodata = 5,
-    /// Execute an undefined instruction (`ud2`).
-    InvalidOpcode = 6,
-    /// Divide by zero.
-    DivideError = 7,
-    /// Recurse until the stack's guard page is hit.
-    StackOverflow = 8,
-    /// Overwrite the return address and return through it.
-    BadReturnAddress = 9,
-    /// A Rust panic.
-    Panic = 10,
-    /// Spin forever with interrupts enabled.
-    LoopInterruptsOn = 11,
-    /// Spin forever with interrupts disabled.
-    LoopInterruptsOff = 12,
-}
-
-impl CrashKind {
-    /// Every value, in declaration order.
-    pub const ALL: &'static [CrashKind] = &[
-        CrashKind::NullDereference,
-        CrashKind::WriteKernelText,
-        CrashKind::WriteKernelData,
-        CrashKind::WriteKernelHeap,
-        CrashKind::WriteOtherDomain,
-        CrashKind::WriteOwnRodata,
-        CrashKind::InvalidOpcode,
-        CrashKind::DivideError,
-        CrashKind::StackOverflow,
-        CrashKind::BadReturnAddress,
-        CrashKind::Panic,
-        CrashKind::LoopInterruptsOn,
-        CrashKind::LoopInterruptsOff,
-    ];
-
-    /// The value with wire code `code`, if there is one.
-    pub fn from_code(code: u32) -> Option<CrashKind> {
-        match code {
-            0 => Some(CrashKind::NullDereference),
-            1 => Some(CrashKind::WriteKernelText),
-            2 => Some(CrashKind::WriteKernelData),
-            3 => Some(CrashKind::WriteKernelHeap),
-            4 => Some(CrashKind::WriteOtherDomain),
-            5 => Some(CrashKind::WriteOwnRodata),
-            6 => Some(CrashKind::InvalidOpcode),
-            7 => Some(CrashKind::DivideError),
-            8 => Some(CrashKind::StackOverflow),
-            9 => Some(CrashKind::BadReturnAddress),
-            10 => Some(CrashKind::Panic),
-            11 => Some(CrashKind::LoopInterruptsOn),
-            12 => Some(CrashKind::LoopInterruptsOff),
-            _ => None,
-        }
-    }
-
-    /// The wire code.
-    pub fn code(self) -> u32 {
-        self as u32
-    }
-
-    /// The name in the interface file.
-    pub fn name(self) -> &'static str {
-        match self {
-            CrashKind::NullDereference => "null-dereference",
-            CrashKind::WriteKernelText => "write-kernel-text",
-            CrashKind::WriteKernelData => "write-kernel-data",
-            CrashKind::WriteKernelHeap => "write-kernel-heap",
-            CrashKind::WriteOtherDomain => "write-other-domain",
-            CrashKind::WriteOwnRodata => "write-own-rodata",
-            CrashKind::InvalidOpcode => "invalid-opcode",
-            CrashKind::DivideError => "divide-error",
-            CrashKind::StackOverflow => "stack-overflow",
-            CrashKind::BadReturnAddress => "bad-return-address",
-            CrashKind::Panic => "panic",
-            CrashKind::LoopInterruptsOn => "loop-interrupts-on",
-            CrashKind::LoopInterruptsOff => "loop-interrupts-off",
-        }
-    }
-}
-
-/// A handle to a `memory` object (the object tracker's `memory`).
-///
-/// Only its bits cross: the kernel checks that the handle is live, of this kind and of the caller's current generation.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct MemoryHandle(pub u64);
-
-impl MemoryHandle {
-    /// The object tracker's `ObjectKind` code this handle is issued for.
-    pub const KIND_CODE: u8 = 0;
-}
-
-/// A handle to a `io-ports` object (the object tracker's `io-port-range`).
-///
-/// Only its bits cross: the kernel checks that the handle is live, of this kind and of the caller's current generation.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct IoPortsHandle(pub u64);
-
-impl IoPortsHandle {
-    /// The object tracker's `ObjectKind` code this handle is issued for.
-    pub const KIND_CODE: u8 = 2;
-}
-
-/// A handle to a `interrupt` object (the object tracker's `irq-registration`).
-///
-/// Only its bits cross: the kernel checks that the handle is live, of this kind and of the caller's current generation.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct InterruptHandle(pub u64);
-
-impl InterruptHandle {
-    /// The object tracker's `ObjectKind` code this handle is issued for.
-    pub const KIND_CODE: u8 = 4;
-}
-
-/// A handle to a `timer` object (the object tracker's `timer`).
-///
-/// Only its bits cross: the kernel checks that the handle is live, of this kind and of the caller's current generation.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct TimerHandle(pub u64);
-
-impl TimerHandle {
-    /// The object tracker's `ObjectKind` code this handle is issued for.
-    pub const KIND_CODE: u8 = 5;
-}
-
-/// A handle to a `device` object (the object tracker's `device-registration`).
-///
-/// Only its bits cross: the kernel checks that the handle is live, of this kind and of the caller's current generation.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct DeviceHandle(pub u64);
-
-impl DeviceHandle {
-    /// The object tracker's `ObjectKind` code this handle is issued for.
-    pub const KIND_CODE: u8 = 6;
-}
-
-/// What `grant-memory` answers (service 8).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct GrantMemoryReply {
-    /// The grant's handle.
-    ///
-    /// `handle` (out).
-    pub handle: MemoryHandle,
-    /// Virtual address of the first byte.
-    ///
-    /// `address` (out).
-    pub address: u64,
-}
-
-/// What `init` answers (entry 0).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct InitReply {
-    /// In: the kernel's ABI version. Out: the version the image was built
-    /// for.
-    ///
-    /// `abi-version` (inout).
-    pub abi_version: u32,
-    /// Does the extension carry out `crash` itself?
-    ///
-    /// `implements-crash` (out).
-    pub implements_crash: bool,
-}
-
-/// What the interface declares about one operation.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct OperationInfo {
-    /// Its stable number.
-    pub number: u64,
-    /// Its name in the interface file.
-    pub name: &'static str,
-    /// Is it safe to call again after the extension restarts?
-    pub idempotent: bool,
-    /// The largest request, in bytes.
-    pub max_request_bytes: usize,
-    /// The largest reply, in bytes.
-    pub max_reply_bytes: usize,
-    /// Its arguments, in declaration order.
-    pub arguments: &'static [ArgumentInfo],
-}
-
-/// What the interface declares about one argument.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ArgumentInfo {
-    /// Its name in the interface file.
-    pub name: &'static str,
-    /// `in`, `out` or `inout`.
-    pub direction: &'static str,
-    /// Its type as written in the interface file.
-    pub wire_type: &'static str,
-    /// For a buffer: who owns it after the call (`copied-in`, `copied-out`, `borrowed` or `transferred`).
-    pub ownership: Option<&'static str>,
-}
-
-/// Every kernel service, in number order.
-pub const SERVICES: &[OperationInfo] = &[
-    OperationInfo {
-        number: 1,
-        name: "log",
-        idempotent: false,
-        max_request_bytes: 256,
-        max_reply_bytes: 0,
-        arguments: &[
-            ArgumentInfo {
-                name: "level",
-                direction: "in",
-                wire_type: "level",
-                ownership: None,
-            },
-            ArgumentInfo {
-                name: "text",
-                direction: "in",
-                wire_type: "text<255>",
-                ownership: Some("copied-in"),
-            },
-        ],
-    },
-    OperationInfo {
-        number: 2,
-        name: "panic",
-        idempotent: false,
-        max_request_bytes: 255,
-        max_reply_bytes: 0,
-        arguments: &[
-            ArgumentInfo {
-                name: "text",
-                direction: "in",
-                wire_type: "text<255>",
-                ownership: Some("copied-in"),
-            },
-        ],
-    },
-    OperationInfo {
-        number: 3,
-        name: "yield-now",
-        idempotent: true,
-        max_request_bytes: 0,
-        max_reply_bytes: 0,
-        arguments: &[],
-    },
-    OperationInfo {
-        number: 4,
-        name: "sleep-ms",
-        idempotent: true,
-        max_request_bytes: 8,
-        max_reply_bytes: 0,
-        arguments: &[
-            ArgumentInfo {
-                name: "milliseconds",
-                direction: "in",
-                wire_type: "u64",
-                ownership: None,
-            },
-        ],
-    },
-    OperationInfo {
-        number: 5,
-        name: "null-service",
-        idempotent: true,
-        max_request_bytes: 0,
-        max_reply_bytes: 0,
-        arguments: &[],
-    },
-    OperationInfo {
-        number: 6,
-        name: "call-back",
-        idempotent: false,
-        max_request_bytes: 16,
-        max_reply_bytes: 8,
-        arguments: &[
-            ArgumentInfo {
-                name: "operation",
-                direction: "in",
-                wire_type: "u64",
-                ownership: None,
-            },
-            ArgumentInfo {
-                name: "argument",
-                direction: "in",
-                wire_type: "u64",
-                ownership: None,
-            },
-            ArgumentInfo {
-                name: "status",
-                direction: "out",
-                wire_type: "status",
-                ownership: None,
-            },
-        ],
-    },
-    OperationInfo {
-        number: 7,
-        name: "uptime-ms",
-        idempotent: true,
-        max_request_bytes: 0,
-        max_reply_bytes: 8,
-        arguments: &[
-            ArgumentInfo {
-                name: "milliseconds",
-                direction: "out",
-                wire_type: "u64",
-                ownership: None,
-            },
-        ],
-    },
-    OperationInfo {
-        number: 8,
-        name: "grant-memory",
-        idempotent: false,
-        max_request_bytes: 8,
-        max_reply_bytes: 16,
-        arguments: &[
-            ArgumentInfo {
-                name: "pages",
-                direction: "in",
-                wire_type: "u64",
-                ownership: None,
-            },
-            ArgumentInfo {
-                name: "handle",
-                direction: "out",
-                wire_type: "handle<memory>",
-                ownership: None,
-            },
-            ArgumentInfo {
-                name: "address",
-                direction: "out",
-                wire_type: "u64",
-                ownership: None,
-            },
-        ],
-    },
-    OperationInfo {
-        number: 9,
-        name: "release-memory",
-        idempotent: false,
-        max_request_bytes: 8,
-        max_reply_bytes: 0,
-        arguments: &[
-            ArgumentInfo {
-                name: "handle",
-                direction: "in",
-                wire_type: "handle<memory>",
-                ownership: None,
-            },
-        ],
-    },
-    OperationInfo {
-        number: 10,
-        name: "request-io-ports",
-        idempotent: false,
-        max_request_bytes: 4,
-        max_reply_bytes: 8,
-        arguments: &[
-            ArgumentInfo {
-                name: "first",
-                direction: "in",
-                wire_type: "u16",
-                ownership: None,
-            },
-            ArgumentInfo {
-                name: "count",
-                direction: "in",
-                wire_type: "u16",
-                ownership: None,
-            },
-            ArgumentInfo {
-                name: "handle",
-                direction: "out",
-                wire_type: "handle<io-ports>",
-                ownership: None,
-            },
-        ],
-    },
-    OperationInfo {
-        number: 11,
-        name: "release-io-ports",
-        idempotent: false,
-        max_request_bytes: 8,
-        max_reply_bytes: 0,
-        arguments: &[
-            ArgumentInfo {
-                name: "handle",
-                direction: "in",
-                wire_type: "handle<io-ports>",
-                ownership: None,
-            },
-        ],
-    },
-    OperationInfo {
-        number: 12,
-        name: "request-interrupt",
-        idempotent: false,
-        max_request_bytes: 1,
-        max_reply_bytes: 8,
-        arguments: &[
-            ArgumentInfo {
-                name: "line",
-                direction: "in",
-                wire_type: "u8",
-                ownership: None,
-            },
-            ArgumentInfo {
-                name: "handle",
-                direction: "out",
-                wire_type: "handle<interrupt>",
-                ownership: None,
-            },
-        ],
-    },
-    OperationInfo {
-        number: 13,
-        name: "free-interrupt",
-        idempotent: false,
-        max_request_bytes: 8,
-        max_reply_bytes: 0,
-        arguments: &[
-            ArgumentInfo {
-                name: "handle",
-                direction: "in",
-                wire_type: "handle<interrupt>",
-                ownership: None,
-            },
-        ],
-    },
-    OperationInfo {
-        number: 14,
-        name: "start-timer",
-        idempotent: false,
-        max_request_bytes: 9,
-        max_reply_bytes: 8,
-        arguments: &[
-            ArgumentInfo {
-                name: "milliseconds",
-                direction: "in",
-                wire_type: "u64",
-                ownership: None,
-            },
-            ArgumentInfo {
-                name: "periodic",
-                direction: "in",
-                wire_type: "bool",
-                ownership: None,
-            },
-            ArgumentInfo {
-                name: "handle",
-                direction: "out",
-                wire_type: "handle<timer>",
-                ownership: None,
-            },
-        ],
-    },
-    OperationInfo {
-        number: 15,
-        name: "cancel-timer",
-        idempotent: false,
-        max_request_bytes: 8,
-        max_reply_bytes: 0,
-        arguments: &[
-            ArgumentInfo {
-                name: "handle",
-                direction: "in",
-                wire_type: "handle<timer>",
-                ownership: None,
-            },
-        ],
-    },
-    OperationInfo {
-        number: 16,
-        name: "register-device",
-        idempotent: false,
-        max_request_bytes: 32,
-        max_reply_bytes: 8,
-        arguments: &[
-            ArgumentInfo {
-                name: "name",
-                direction: "in",
-                wire_type: "text<31>",
-                ownership: Some("copied-in"),
-            },
-            ArgumentInfo {
-                name: "handle",
-                direction: "out",
-                wire_type: "handle<device>",
-                ownership: None,
-            },
-        ],
-    },
-    OperationInfo {
-        number: 17,
-        name: "unregister-device",
-        idempotent: false,
-        max_request_bytes: 8,
-        max_reply_bytes: 0,
-        arguments: &[
-            ArgumentInfo {
-                name: "handle",
-                direction: "in",
-                wire_type: "handle<device>",
-                ownership: None,
-            },
-        ],
-    },
-];
-
-/// Every entry operation, in number order.
-pub const ENTRIES: &[OperationInfo] = &[
-    OperationInfo {
-        number: 0,
-        name: "init",
-        idempotent: true,
-        max_request_bytes: 32,
-        max_reply_bytes: 5,
-        arguments: &[
-            ArgumentInfo {
-                name: "abi-version",
-                direction: "inout",
-                wire_type: "u32",
-                ownership: None,
-            },
-            ArgumentInfo {
-                name: "generation",
-                direction: "in",
-                wire_type: "u32",
-                ownership: None,
-            },
-            ArgumentInfo {
-                name: "kernel-service-entry",
-                direction: "in",
-                wire_type: "u64",
-                ownership: None,
-            },
-            ArgumentInfo {
-                name: "heap-base",
-                direction: "in",
-                wire_type: "u64",
-                ownership: None,
-            },
-            ArgumentInfo {
-                name: "heap-size",
-                direction: "in",
-                wire_type: "u64",
-                ownership: None,
-            },
-            ArgumentInfo {
-                name: "implements-crash",
-                direction: "out",
-                wire_type: "bool",
-                ownership: None,
-            },
-        ],
-    },
-    OperationInfo {
-        number: 1,
-        name: "crash",
-        idempotent: false,
-        max_request_bytes: 12,
-        max_reply_bytes: 0,
-        arguments: &[
-            ArgumentInfo {
-                name: "kind",
-                direction: "in",
-                wire_type: "crash-kind",
-                ownership: None,
-            },
-            ArgumentInfo {
-                name: "target",
-                direction: "in",
-                wire_type: "u64",
-                ownership: None,
-            },
-        ],
-    },
-    OperationInfo {
-        number: 2,
-        name: "null",
-        idempotent: true,
-        max_request_bytes: 0,
-        max_reply_bytes: 0,
-        arguments: &[],
-    },
-    OperationInfo {
-        number: 3,
-        name: "call-kernel-null",
-        idempotent: true,
-        max_request_bytes: 8,
-        max_reply_bytes: 0,
-        arguments: &[
-            ArgumentInfo {
-                name: "count",
-                direction: "in",
-                wire_type: "u64",
-                ownership: None,
-            },
-        ],
-    },
-    OperationInfo {
-        number: 4,
-        name: "interrupt",
-        idempotent: false,
-        max_request_bytes: 1,
-        max_reply_bytes: 0,
-        arguments: &[
-            ArgumentInfo {
-                name: "line",
-                direction: "in",
-                wire_type: "u8",
-                ownership: None,
-            },
-        ],
-    },
-    OperationInfo {
-        number: 5,
-        name: "timer",
-        idempotent: false,
-        max_request_bytes: 8,
-        max_reply_bytes: 0,
-        arguments: &[
-            ArgumentInfo {
-                name: "timer",
-                direction: "in",
-                wire_type: "handle<timer>",
-                ownership: None,
-            },
-        ],
-    },
-];
 
 /// Writes a line through the kernel's logger. (A retry would log the line
 /// twice.)
@@ -924,7 +98,8 @@ pub fn uptime_ms() -> Result<u64, Status> {
     Ok(milliseconds)
 }
 
-/// Grants zeroed, writable 4 KiB pages in the extension's region.
+/// Grants zeroed, writable 4 KiB pages in the extension's region (beyond
+/// its heap).
 ///
 /// Service 8 (`grant-memory`), not idempotent. Request: `pages: u64`. Reply: `handle: handle<memory>`, `address: u64`.
 pub fn grant_memory(pages: u64) -> Result<GrantMemoryReply, Status> {
@@ -952,7 +127,9 @@ pub fn release_memory(handle: MemoryHandle) -> Result<(), Status> {
     Ok(())
 }
 
-/// Reserves I/O ports for the extension.
+/// Reserves I/O ports for the extension. Ports the kernel uses itself (the
+/// PICs, the PIT, the keyboard controller, COM1, PCI configuration) are
+/// refused, as are ports another extension holds.
 ///
 /// Service 10 (`request-io-ports`), not idempotent. Request: `first: u16`, `count: u16`. Reply: `handle: handle<io-ports>`.
 pub fn request_io_ports(first: u16, count: u16) -> Result<IoPortsHandle, Status> {
@@ -978,7 +155,8 @@ pub fn release_io_ports(handle: IoPortsHandle) -> Result<(), Status> {
 }
 
 /// Registers the extension's interrupt handler (entry `interrupt`) for an
-/// ISA line.
+/// ISA line (0 to 15; a PCI device's line is in its configuration space at
+/// offset 0x3c). The line is unmasked at once.
 ///
 /// Service 12 (`request-interrupt`), not idempotent. Request: `line: u8`. Reply: `handle: handle<interrupt>`.
 pub fn request_interrupt(line: u8) -> Result<InterruptHandle, Status> {
@@ -1027,15 +205,17 @@ pub fn cancel_timer(handle: TimerHandle) -> Result<(), Status> {
     Ok(())
 }
 
-/// Registers a character device in the kernel's device table.
+/// Registers a device of a class in the kernel's device table; the kernel
+/// then calls the class's entry operations (`character-read`, ...) for it.
 ///
-/// Service 16 (`register-device`), not idempotent. Request: `name: text<31>` (copied-in, prefix-u8). Reply: `handle: handle<device>`.
-pub fn register_device(name: &str) -> Result<DeviceHandle, Status> {
+/// Service 16 (`register-device`), not idempotent. Request: `class: device-class`, `name: text<31>` (copied-in, prefix-u8). Reply: `handle: handle<device>`.
+pub fn register_device(class: DeviceClass, name: &str) -> Result<DeviceHandle, Status> {
     if name.len() > 31 {
         return Err(Status::BadMessage);
     }
-    let mut message = [0u8; 32];
+    let mut message = [0u8; 33];
     let mut writer = MessageWriter::new(&mut message);
+    writer.put_u8(class.code()).map_err(|_| Status::BadMessage)?;
     writer.put_u8(name.len() as u8).map_err(|_| Status::BadMessage)?;
     writer.put_bytes(name.as_bytes()).map_err(|_| Status::BadMessage)?;
     let message_length = writer.len().max(8);
@@ -1053,6 +233,295 @@ pub fn unregister_device(handle: DeviceHandle) -> Result<(), Status> {
     let mut writer = MessageWriter::new(&mut message);
     writer.put_u64(handle.0).map_err(|_| Status::BadMessage)?;
     call_kernel(service::UNREGISTER_DEVICE, &mut message)?;
+    Ok(())
+}
+
+/// Reads one I/O port of a reservation.
+///
+/// Service 18 (`read-io-port`), idempotent. Request: `ports: handle<io-ports>`, `offset: u16`, `width: access-width`. Reply: `value: u32`.
+pub fn read_io_port(
+    ports: IoPortsHandle,
+    offset: u16,
+    width: AccessWidth,
+) -> Result<u32, Status> {
+    let mut message = [0u8; 11];
+    let mut writer = MessageWriter::new(&mut message);
+    writer.put_u64(ports.0).map_err(|_| Status::BadMessage)?;
+    writer.put_u16(offset).map_err(|_| Status::BadMessage)?;
+    writer.put_u8(width.code()).map_err(|_| Status::BadMessage)?;
+    call_kernel(service::READ_IO_PORT, &mut message)?;
+    let mut reader = MessageReader::new(&message);
+    let value = reader.u32().map_err(|_| Status::BadMessage)?;
+    Ok(value)
+}
+
+/// Writes one I/O port of a reservation.
+///
+/// Service 19 (`write-io-port`), not idempotent. Request: `ports: handle<io-ports>`, `offset: u16`, `width: access-width`, `value: u32`. Reply: nothing.
+pub fn write_io_port(
+    ports: IoPortsHandle,
+    offset: u16,
+    width: AccessWidth,
+    value: u32,
+) -> Result<(), Status> {
+    let mut message = [0u8; 15];
+    let mut writer = MessageWriter::new(&mut message);
+    writer.put_u64(ports.0).map_err(|_| Status::BadMessage)?;
+    writer.put_u16(offset).map_err(|_| Status::BadMessage)?;
+    writer.put_u8(width.code()).map_err(|_| Status::BadMessage)?;
+    writer.put_u32(value).map_err(|_| Status::BadMessage)?;
+    call_kernel(service::WRITE_IO_PORT, &mut message)?;
+    Ok(())
+}
+
+/// Claims a PCI function for this extension (one extension per function).
+/// Finds the `index`-th function with this vendor and device id.
+///
+/// Service 20 (`claim-pci-device`), not idempotent. Request: `vendor: u16`, `device: u16`, `index: u8`. Reply: `handle: handle<pci-device>`, `interrupt-line: u8`.
+pub fn claim_pci_device(
+    vendor: u16,
+    device: u16,
+    index: u8,
+) -> Result<ClaimPciDeviceReply, Status> {
+    let mut message = [0u8; 9];
+    let mut writer = MessageWriter::new(&mut message);
+    writer.put_u16(vendor).map_err(|_| Status::BadMessage)?;
+    writer.put_u16(device).map_err(|_| Status::BadMessage)?;
+    writer.put_u8(index).map_err(|_| Status::BadMessage)?;
+    call_kernel(service::CLAIM_PCI_DEVICE, &mut message)?;
+    let mut reader = MessageReader::new(&message);
+    let handle = PciDeviceHandle(reader.u64().map_err(|_| Status::BadMessage)?);
+    let interrupt_line = reader.u8().map_err(|_| Status::BadMessage)?;
+    Ok(ClaimPciDeviceReply {
+        handle,
+        interrupt_line,
+    })
+}
+
+/// Releases a claimed PCI function (bus mastering is turned off first).
+///
+/// Service 21 (`release-pci-device`), not idempotent. Request: `handle: handle<pci-device>`. Reply: nothing.
+pub fn release_pci_device(handle: PciDeviceHandle) -> Result<(), Status> {
+    let mut message = [0u8; 8];
+    let mut writer = MessageWriter::new(&mut message);
+    writer.put_u64(handle.0).map_err(|_| Status::BadMessage)?;
+    call_kernel(service::RELEASE_PCI_DEVICE, &mut message)?;
+    Ok(())
+}
+
+/// Reads the configuration space of a claimed function.
+///
+/// Service 22 (`read-pci-config`), idempotent. Request: `device: handle<pci-device>`, `offset: u8`, `width: access-width`. Reply: `value: u32`.
+pub fn read_pci_config(
+    device: PciDeviceHandle,
+    offset: u8,
+    width: AccessWidth,
+) -> Result<u32, Status> {
+    let mut message = [0u8; 10];
+    let mut writer = MessageWriter::new(&mut message);
+    writer.put_u64(device.0).map_err(|_| Status::BadMessage)?;
+    writer.put_u8(offset).map_err(|_| Status::BadMessage)?;
+    writer.put_u8(width.code()).map_err(|_| Status::BadMessage)?;
+    call_kernel(service::READ_PCI_CONFIG, &mut message)?;
+    let mut reader = MessageReader::new(&message);
+    let value = reader.u32().map_err(|_| Status::BadMessage)?;
+    Ok(value)
+}
+
+/// Writes the configuration space of a claimed function. The base address
+/// registers and the expansion ROM register (offsets 0x10 to 0x27 and 0x30
+/// to 0x33) are refused: moving a BAR could point the device over kernel
+/// memory.
+///
+/// Service 23 (`write-pci-config`), not idempotent. Request: `device: handle<pci-device>`, `offset: u8`, `width: access-width`, `value: u32`. Reply: nothing.
+pub fn write_pci_config(
+    device: PciDeviceHandle,
+    offset: u8,
+    width: AccessWidth,
+    value: u32,
+) -> Result<(), Status> {
+    let mut message = [0u8; 14];
+    let mut writer = MessageWriter::new(&mut message);
+    writer.put_u64(device.0).map_err(|_| Status::BadMessage)?;
+    writer.put_u8(offset).map_err(|_| Status::BadMessage)?;
+    writer.put_u8(width.code()).map_err(|_| Status::BadMessage)?;
+    writer.put_u32(value).map_err(|_| Status::BadMessage)?;
+    call_kernel(service::WRITE_PCI_CONFIG, &mut message)?;
+    Ok(())
+}
+
+/// Describes one base address register of a claimed function.
+///
+/// Service 24 (`read-pci-bar`), idempotent. Request: `device: handle<pci-device>`, `index: u8`. Reply: `kind: bar-kind`, `base: u64`, `size: u64`.
+pub fn read_pci_bar(
+    device: PciDeviceHandle,
+    index: u8,
+) -> Result<ReadPciBarReply, Status> {
+    let mut message = [0u8; 17];
+    let mut writer = MessageWriter::new(&mut message);
+    writer.put_u64(device.0).map_err(|_| Status::BadMessage)?;
+    writer.put_u8(index).map_err(|_| Status::BadMessage)?;
+    call_kernel(service::READ_PCI_BAR, &mut message)?;
+    let mut reader = MessageReader::new(&message);
+    let kind = reader.u8().ok().and_then(BarKind::from_code).ok_or(Status::BadMessage)?;
+    let base = reader.u64().map_err(|_| Status::BadMessage)?;
+    let size = reader.u64().map_err(|_| Status::BadMessage)?;
+    Ok(ReadPciBarReply {
+        kind,
+        base,
+        size,
+    })
+}
+
+/// Turns bus mastering (the device's DMA) on or off for a claimed function.
+///
+/// Service 25 (`set-pci-bus-mastering`), not idempotent. Request: `device: handle<pci-device>`, `enabled: bool`. Reply: nothing.
+pub fn set_pci_bus_mastering(
+    device: PciDeviceHandle,
+    enabled: bool,
+) -> Result<(), Status> {
+    let mut message = [0u8; 9];
+    let mut writer = MessageWriter::new(&mut message);
+    writer.put_u64(device.0).map_err(|_| Status::BadMessage)?;
+    writer.put_u8(u8::from(enabled)).map_err(|_| Status::BadMessage)?;
+    call_kernel(service::SET_PCI_BUS_MASTERING, &mut message)?;
+    Ok(())
+}
+
+/// Maps a memory BAR of a claimed function into the extension's region,
+/// uncached; the extension reaches it through `extension_api::Mmio`.
+///
+/// Service 26 (`map-mmio`), not idempotent. Request: `device: handle<pci-device>`, `bar: u8`. Reply: `handle: handle<mmio>`, `address: u64`, `length: u64`.
+pub fn map_mmio(device: PciDeviceHandle, bar: u8) -> Result<MapMmioReply, Status> {
+    let mut message = [0u8; 24];
+    let mut writer = MessageWriter::new(&mut message);
+    writer.put_u64(device.0).map_err(|_| Status::BadMessage)?;
+    writer.put_u8(bar).map_err(|_| Status::BadMessage)?;
+    call_kernel(service::MAP_MMIO, &mut message)?;
+    let mut reader = MessageReader::new(&message);
+    let handle = MmioHandle(reader.u64().map_err(|_| Status::BadMessage)?);
+    let address = reader.u64().map_err(|_| Status::BadMessage)?;
+    let length = reader.u64().map_err(|_| Status::BadMessage)?;
+    Ok(MapMmioReply {
+        handle,
+        address,
+        length,
+    })
+}
+
+/// Unmaps an MMIO mapping.
+///
+/// Service 27 (`unmap-mmio`), not idempotent. Request: `handle: handle<mmio>`. Reply: nothing.
+pub fn unmap_mmio(handle: MmioHandle) -> Result<(), Status> {
+    let mut message = [0u8; 8];
+    let mut writer = MessageWriter::new(&mut message);
+    writer.put_u64(handle.0).map_err(|_| Status::BadMessage)?;
+    call_kernel(service::UNMAP_MMIO, &mut message)?;
+    Ok(())
+}
+
+/// Allocates a physically contiguous, zeroed buffer a device may reach by
+/// DMA, mapped writable in the extension's region.
+///
+/// Service 28 (`allocate-dma`), not idempotent. Request: `bytes: u64`. Reply: `handle: handle<dma-buffer>`, `address: u64`, `physical: u64`.
+pub fn allocate_dma(bytes: u64) -> Result<AllocateDmaReply, Status> {
+    let mut message = [0u8; 24];
+    let mut writer = MessageWriter::new(&mut message);
+    writer.put_u64(bytes).map_err(|_| Status::BadMessage)?;
+    call_kernel(service::ALLOCATE_DMA, &mut message)?;
+    let mut reader = MessageReader::new(&message);
+    let handle = DmaBufferHandle(reader.u64().map_err(|_| Status::BadMessage)?);
+    let address = reader.u64().map_err(|_| Status::BadMessage)?;
+    let physical = reader.u64().map_err(|_| Status::BadMessage)?;
+    Ok(AllocateDmaReply {
+        handle,
+        address,
+        physical,
+    })
+}
+
+/// Frees a DMA buffer.
+///
+/// Service 29 (`free-dma`), not idempotent. Request: `handle: handle<dma-buffer>`. Reply: nothing.
+pub fn free_dma(handle: DmaBufferHandle) -> Result<(), Status> {
+    let mut message = [0u8; 8];
+    let mut writer = MessageWriter::new(&mut message);
+    writer.put_u64(handle.0).map_err(|_| Status::BadMessage)?;
+    call_kernel(service::FREE_DMA, &mut message)?;
+    Ok(())
+}
+
+/// Masks a registered interrupt line (no more `interrupt` calls until it is
+/// enabled).
+///
+/// Service 30 (`disable-interrupt`), idempotent. Request: `handle: handle<interrupt>`. Reply: nothing.
+pub fn disable_interrupt(handle: InterruptHandle) -> Result<(), Status> {
+    let mut message = [0u8; 8];
+    let mut writer = MessageWriter::new(&mut message);
+    writer.put_u64(handle.0).map_err(|_| Status::BadMessage)?;
+    call_kernel(service::DISABLE_INTERRUPT, &mut message)?;
+    Ok(())
+}
+
+/// Unmasks a registered interrupt line.
+///
+/// Service 31 (`enable-interrupt`), idempotent. Request: `handle: handle<interrupt>`. Reply: nothing.
+pub fn enable_interrupt(handle: InterruptHandle) -> Result<(), Status> {
+    let mut message = [0u8; 8];
+    let mut writer = MessageWriter::new(&mut message);
+    writer.put_u64(handle.0).map_err(|_| Status::BadMessage)?;
+    call_kernel(service::ENABLE_INTERRUPT, &mut message)?;
+    Ok(())
+}
+
+/// Acknowledges an interrupt the handler left masked (its reply said
+/// `keep-masked`): the line is unmasked again.
+///
+/// Service 32 (`acknowledge-interrupt`), idempotent. Request: `handle: handle<interrupt>`. Reply: nothing.
+pub fn acknowledge_interrupt(handle: InterruptHandle) -> Result<(), Status> {
+    let mut message = [0u8; 8];
+    let mut writer = MessageWriter::new(&mut message);
+    writer.put_u64(handle.0).map_err(|_| Status::BadMessage)?;
+    call_kernel(service::ACKNOWLEDGE_INTERRUPT, &mut message)?;
+    Ok(())
+}
+
+/// Microseconds since boot (the kernel's monotonic clock).
+///
+/// Service 33 (`uptime-us`), idempotent. Request: nothing. Reply: `microseconds: u64`.
+pub fn uptime_us() -> Result<u64, Status> {
+    let mut message = [0u8; 8];
+    call_kernel(service::UPTIME_US, &mut message)?;
+    let mut reader = MessageReader::new(&message);
+    let microseconds = reader.u64().map_err(|_| Status::BadMessage)?;
+    Ok(microseconds)
+}
+
+/// A network device received a frame: the kernel copies it to the network
+/// stack.
+///
+/// Service 34 (`deliver-packet`), not idempotent. Request: `device: handle<device>`, `frame: bytes<1514>` (copied-in, tail). Reply: nothing.
+pub fn deliver_packet(device: DeviceHandle, frame: &[u8]) -> Result<(), Status> {
+    if frame.len() > 1514 {
+        return Err(Status::BadMessage);
+    }
+    let mut message = [0u8; 1522];
+    let mut writer = MessageWriter::new(&mut message);
+    writer.put_u64(device.0).map_err(|_| Status::BadMessage)?;
+    writer.put_bytes(frame).map_err(|_| Status::BadMessage)?;
+    let message_length = writer.len();
+    call_kernel(service::DELIVER_PACKET, &mut message[..message_length])?;
+    Ok(())
+}
+
+/// A sound device finished playing a period: the kernel may send the next.
+///
+/// Service 35 (`period-finished`), not idempotent. Request: `device: handle<device>`. Reply: nothing.
+pub fn period_finished(device: DeviceHandle) -> Result<(), Status> {
+    let mut message = [0u8; 8];
+    let mut writer = MessageWriter::new(&mut message);
+    writer.put_u64(device.0).map_err(|_| Status::BadMessage)?;
+    call_kernel(service::PERIOD_FINISHED, &mut message)?;
     Ok(())
 }
 
@@ -1097,10 +566,12 @@ pub trait Entries {
         Err(Status::UnknownOperation)
     }
 
-    /// A device interrupt on a line the extension registered.
+    /// A device interrupt on a line the extension registered. The line is
+    /// masked during the call and unmasked after it unless the handler asks to
+    /// keep it masked (then `acknowledge-interrupt` unmasks it).
     ///
-    /// Entry operation 4 (`interrupt`), not idempotent. Request: `line: u8`. Reply: nothing.
-    fn interrupt(&self, line: u8) -> Result<(), Status> {
+    /// Entry operation 4 (`interrupt`), not idempotent. Request: `line: u8`. Reply: `keep-masked: bool`.
+    fn interrupt(&self, line: u8) -> Result<bool, Status> {
         let _ = line;
         Err(Status::UnknownOperation)
     }
@@ -1110,6 +581,165 @@ pub trait Entries {
     /// Entry operation 5 (`timer`), not idempotent. Request: `timer: handle<timer>`. Reply: nothing.
     fn timer(&self, timer: TimerHandle) -> Result<(), Status> {
         let _ = timer;
+        Err(Status::UnknownOperation)
+    }
+
+    /// The extension is about to be unloaded: release what it holds. (The
+    /// kernel releases whatever is left anyway.)
+    ///
+    /// Entry operation 6 (`remove`), idempotent. Request: nothing. Reply: nothing.
+    fn remove(&self) -> Result<(), Status> {
+        Err(Status::UnknownOperation)
+    }
+
+    /// Reads from a character device.
+    ///
+    /// Entry operation 16 (`character-read`), not idempotent. Request: `device: handle<device>`, `length: u16`. Reply: `data: bytes<4096>` (copied-out, tail).
+    /// An `out` buffer parameter receives the bytes; the reply gives how many.
+    fn character_read(
+        &self,
+        device: DeviceHandle,
+        length: u16,
+        data: &mut [u8],
+    ) -> Result<usize, Status> {
+        let _ = (device, length, data);
+        Err(Status::UnknownOperation)
+    }
+
+    /// Writes to a character device.
+    ///
+    /// Entry operation 17 (`character-write`), not idempotent. Request: `device: handle<device>`, `data: bytes<4096>` (copied-in, prefix-u16). Reply: `accepted: u16`.
+    fn character_write(&self, device: DeviceHandle, data: &[u8]) -> Result<u16, Status> {
+        let _ = (device, data);
+        Err(Status::UnknownOperation)
+    }
+
+    /// A device-specific control request (like `ioctl`).
+    ///
+    /// Entry operation 18 (`character-control`), not idempotent. Request: `device: handle<device>`, `request: u32`, `argument: u64`. Reply: `answer: u64`.
+    fn character_control(
+        &self,
+        device: DeviceHandle,
+        request: u32,
+        argument: u64,
+    ) -> Result<u64, Status> {
+        let _ = (device, request, argument);
+        Err(Status::UnknownOperation)
+    }
+
+    /// The size of a block device.
+    ///
+    /// Entry operation 32 (`block-capacity`), idempotent. Request: `device: handle<device>`. Reply: `sectors: u64`, `sector-size: u32`.
+    fn block_capacity(
+        &self,
+        device: DeviceHandle,
+    ) -> Result<BlockCapacityReply, Status> {
+        let _ = device;
+        Err(Status::UnknownOperation)
+    }
+
+    /// Carries out one block request (reads are idempotent, writes are not, so
+    /// the request as a whole is not).
+    ///
+    /// Entry operation 33 (`block-submit`), not idempotent. Request: `device: handle<device>`, `operation: block-operation`, `sector: u64`, `sectors: u16`, `write-data: bytes<4096>` (copied-in, prefix-u16). Reply: `read-data: bytes<4096>` (copied-out, tail).
+    /// An `out` buffer parameter receives the bytes; the reply gives how many.
+    fn block_submit(
+        &self,
+        device: DeviceHandle,
+        operation: BlockOperation,
+        sector: u64,
+        sectors: u16,
+        write_data: &[u8],
+        read_data: &mut [u8],
+    ) -> Result<usize, Status> {
+        let _ = (device, operation, sector, sectors, write_data, read_data);
+        Err(Status::UnknownOperation)
+    }
+
+    /// Brings a network interface up (the driver starts receiving).
+    ///
+    /// Entry operation 48 (`network-open`), idempotent. Request: `device: handle<device>`. Reply: nothing.
+    fn network_open(&self, device: DeviceHandle) -> Result<(), Status> {
+        let _ = device;
+        Err(Status::UnknownOperation)
+    }
+
+    /// Takes a network interface down.
+    ///
+    /// Entry operation 49 (`network-stop`), idempotent. Request: `device: handle<device>`. Reply: nothing.
+    fn network_stop(&self, device: DeviceHandle) -> Result<(), Status> {
+        let _ = device;
+        Err(Status::UnknownOperation)
+    }
+
+    /// Transmits one Ethernet frame.
+    ///
+    /// Entry operation 50 (`network-transmit`), not idempotent. Request: `device: handle<device>`, `frame: bytes<1514>` (copied-in, tail). Reply: nothing.
+    fn network_transmit(
+        &self,
+        device: DeviceHandle,
+        frame: &[u8],
+    ) -> Result<(), Status> {
+        let _ = (device, frame);
+        Err(Status::UnknownOperation)
+    }
+
+    /// The interface's counters.
+    ///
+    /// Entry operation 51 (`network-statistics`), idempotent. Request: `device: handle<device>`. Reply: `received-packets: u64`, `sent-packets: u64`, `received-bytes: u64`, `sent-bytes: u64`, `errors: u64`, `link-up: bool`.
+    fn network_statistics(
+        &self,
+        device: DeviceHandle,
+    ) -> Result<NetworkStatisticsReply, Status> {
+        let _ = device;
+        Err(Status::UnknownOperation)
+    }
+
+    /// The interface's MAC address.
+    ///
+    /// Entry operation 52 (`network-mac-address`), idempotent. Request: `device: handle<device>`. Reply: `address: bytes<6>` (copied-out, tail).
+    /// An `out` buffer parameter receives the bytes; the reply gives how many.
+    fn network_mac_address(
+        &self,
+        device: DeviceHandle,
+        address: &mut [u8],
+    ) -> Result<usize, Status> {
+        let _ = (device, address);
+        Err(Status::UnknownOperation)
+    }
+
+    /// Opens a sound device for playback.
+    ///
+    /// Entry operation 64 (`sound-open`), not idempotent. Request: `device: handle<device>`, `sample-rate: u32`, `channels: u8`, `bits: u8`. Reply: nothing.
+    fn sound_open(
+        &self,
+        device: DeviceHandle,
+        sample_rate: u32,
+        channels: u8,
+        bits: u8,
+    ) -> Result<(), Status> {
+        let _ = (device, sample_rate, channels, bits);
+        Err(Status::UnknownOperation)
+    }
+
+    /// Plays one period of samples (the driver reports it played with
+    /// `period-finished`).
+    ///
+    /// Entry operation 65 (`sound-play-period`), not idempotent. Request: `device: handle<device>`, `samples: bytes<4096>` (copied-in, tail). Reply: nothing.
+    fn sound_play_period(
+        &self,
+        device: DeviceHandle,
+        samples: &[u8],
+    ) -> Result<(), Status> {
+        let _ = (device, samples);
+        Err(Status::UnknownOperation)
+    }
+
+    /// Stops playback.
+    ///
+    /// Entry operation 66 (`sound-stop`), idempotent. Request: `device: handle<device>`. Reply: nothing.
+    fn sound_stop(&self, device: DeviceHandle) -> Result<(), Status> {
+        let _ = device;
         Err(Status::UnknownOperation)
     }
 }
@@ -1127,6 +757,28 @@ pub fn dispatch<E: Entries + ?Sized>(
         operation::CALL_KERNEL_NULL => dispatch_call_kernel_null(message, implementation),
         operation::INTERRUPT => dispatch_interrupt(message, implementation),
         operation::TIMER => dispatch_timer(message, implementation),
+        operation::REMOVE => implementation.remove().map(|()| 0),
+        operation::CHARACTER_READ => dispatch_character_read(message, implementation),
+        operation::CHARACTER_WRITE => dispatch_character_write(message, implementation),
+        operation::CHARACTER_CONTROL => {
+            dispatch_character_control(message, implementation)
+        }
+        operation::BLOCK_CAPACITY => dispatch_block_capacity(message, implementation),
+        operation::BLOCK_SUBMIT => dispatch_block_submit(message, implementation),
+        operation::NETWORK_OPEN => dispatch_network_open(message, implementation),
+        operation::NETWORK_STOP => dispatch_network_stop(message, implementation),
+        operation::NETWORK_TRANSMIT => dispatch_network_transmit(message, implementation),
+        operation::NETWORK_STATISTICS => {
+            dispatch_network_statistics(message, implementation)
+        }
+        operation::NETWORK_MAC_ADDRESS => {
+            dispatch_network_mac_address(message, implementation)
+        }
+        operation::SOUND_OPEN => dispatch_sound_open(message, implementation),
+        operation::SOUND_PLAY_PERIOD => {
+            dispatch_sound_play_period(message, implementation)
+        }
+        operation::SOUND_STOP => dispatch_sound_stop(message, implementation),
         _ => Err(Status::UnknownOperation),
     };
     match result {
@@ -1189,10 +841,15 @@ fn dispatch_interrupt<E: Entries + ?Sized>(
     message: &mut [u8],
     implementation: &E,
 ) -> Result<usize, Status> {
+    if message.len() < 1 {
+        return Err(Status::BadMessage);
+    }
     let mut reader = MessageReader::new(message);
     let line = reader.u8().map_err(|_| Status::BadMessage)?;
-    implementation.interrupt(line)?;
-    Ok(0)
+    let reply = implementation.interrupt(line)?;
+    let mut writer = MessageWriter::new(message);
+    writer.put_u8(u8::from(reply)).map_err(|_| Status::BadMessage)?;
+    Ok(writer.len())
 }
 
 /// Decodes, checks and runs `timer`.
@@ -1206,10 +863,248 @@ fn dispatch_timer<E: Entries + ?Sized>(
     Ok(0)
 }
 
+/// Decodes, checks and runs `character-read`.
+fn dispatch_character_read<E: Entries + ?Sized>(
+    message: &mut [u8],
+    implementation: &E,
+) -> Result<usize, Status> {
+    if message.len() < 4096 {
+        return Err(Status::BadMessage);
+    }
+    let mut reader = MessageReader::new(message);
+    let device = DeviceHandle(reader.u64().map_err(|_| Status::BadMessage)?);
+    let length = reader.u16().map_err(|_| Status::BadMessage)?;
+    let mut data = [0u8; 4096];
+    let reply = implementation.character_read(device, length, &mut data)?;
+    let mut writer = MessageWriter::new(message);
+    let data = data.get(..reply).ok_or(Status::BadMessage)?;
+    writer.put_bytes(data).map_err(|_| Status::BadMessage)?;
+    Ok(writer.len())
+}
+
+/// Decodes, checks and runs `character-write`.
+fn dispatch_character_write<E: Entries + ?Sized>(
+    message: &mut [u8],
+    implementation: &E,
+) -> Result<usize, Status> {
+    if message.len() < 2 {
+        return Err(Status::BadMessage);
+    }
+    let mut reader = MessageReader::new(message);
+    let device = DeviceHandle(reader.u64().map_err(|_| Status::BadMessage)?);
+    let data = reader
+        .u16()
+        .ok()
+        .and_then(|length| wire::take(&mut reader, u64::from(length), 4096))
+        .ok_or(Status::BadMessage)?;
+    let reply = implementation.character_write(device, data)?;
+    let mut writer = MessageWriter::new(message);
+    writer.put_u16(reply).map_err(|_| Status::BadMessage)?;
+    Ok(writer.len())
+}
+
+/// Decodes, checks and runs `character-control`.
+fn dispatch_character_control<E: Entries + ?Sized>(
+    message: &mut [u8],
+    implementation: &E,
+) -> Result<usize, Status> {
+    if message.len() < 8 {
+        return Err(Status::BadMessage);
+    }
+    let mut reader = MessageReader::new(message);
+    let device = DeviceHandle(reader.u64().map_err(|_| Status::BadMessage)?);
+    let request = reader.u32().map_err(|_| Status::BadMessage)?;
+    let argument = reader.u64().map_err(|_| Status::BadMessage)?;
+    let reply = implementation.character_control(device, request, argument)?;
+    let mut writer = MessageWriter::new(message);
+    writer.put_u64(reply).map_err(|_| Status::BadMessage)?;
+    Ok(writer.len())
+}
+
+/// Decodes, checks and runs `block-capacity`.
+fn dispatch_block_capacity<E: Entries + ?Sized>(
+    message: &mut [u8],
+    implementation: &E,
+) -> Result<usize, Status> {
+    if message.len() < 12 {
+        return Err(Status::BadMessage);
+    }
+    let mut reader = MessageReader::new(message);
+    let device = DeviceHandle(reader.u64().map_err(|_| Status::BadMessage)?);
+    let reply = implementation.block_capacity(device)?;
+    let mut writer = MessageWriter::new(message);
+    writer.put_u64(reply.sectors).map_err(|_| Status::BadMessage)?;
+    writer.put_u32(reply.sector_size).map_err(|_| Status::BadMessage)?;
+    Ok(writer.len())
+}
+
+/// Decodes, checks and runs `block-submit`.
+fn dispatch_block_submit<E: Entries + ?Sized>(
+    message: &mut [u8],
+    implementation: &E,
+) -> Result<usize, Status> {
+    if message.len() < 4096 {
+        return Err(Status::BadMessage);
+    }
+    let mut reader = MessageReader::new(message);
+    let device = DeviceHandle(reader.u64().map_err(|_| Status::BadMessage)?);
+    let operation = reader
+        .u8()
+        .ok()
+        .and_then(BlockOperation::from_code)
+        .ok_or(Status::BadMessage)?;
+    let sector = reader.u64().map_err(|_| Status::BadMessage)?;
+    let sectors = reader.u16().map_err(|_| Status::BadMessage)?;
+    let write_data = reader
+        .u16()
+        .ok()
+        .and_then(|length| wire::take(&mut reader, u64::from(length), 4096))
+        .ok_or(Status::BadMessage)?;
+    let mut read_data = [0u8; 4096];
+    let reply = implementation
+        .block_submit(device, operation, sector, sectors, write_data, &mut read_data)?;
+    let mut writer = MessageWriter::new(message);
+    let read_data = read_data.get(..reply).ok_or(Status::BadMessage)?;
+    writer.put_bytes(read_data).map_err(|_| Status::BadMessage)?;
+    Ok(writer.len())
+}
+
+/// Decodes, checks and runs `network-open`.
+fn dispatch_network_open<E: Entries + ?Sized>(
+    message: &mut [u8],
+    implementation: &E,
+) -> Result<usize, Status> {
+    let mut reader = MessageReader::new(message);
+    let device = DeviceHandle(reader.u64().map_err(|_| Status::BadMessage)?);
+    implementation.network_open(device)?;
+    Ok(0)
+}
+
+/// Decodes, checks and runs `network-stop`.
+fn dispatch_network_stop<E: Entries + ?Sized>(
+    message: &mut [u8],
+    implementation: &E,
+) -> Result<usize, Status> {
+    let mut reader = MessageReader::new(message);
+    let device = DeviceHandle(reader.u64().map_err(|_| Status::BadMessage)?);
+    implementation.network_stop(device)?;
+    Ok(0)
+}
+
+/// Decodes, checks and runs `network-transmit`.
+fn dispatch_network_transmit<E: Entries + ?Sized>(
+    message: &mut [u8],
+    implementation: &E,
+) -> Result<usize, Status> {
+    let mut reader = MessageReader::new(message);
+    let device = DeviceHandle(reader.u64().map_err(|_| Status::BadMessage)?);
+    let frame = wire::take_rest(&mut reader, 1514).ok_or(Status::BadMessage)?;
+    implementation.network_transmit(device, frame)?;
+    Ok(0)
+}
+
+/// Decodes, checks and runs `network-statistics`.
+fn dispatch_network_statistics<E: Entries + ?Sized>(
+    message: &mut [u8],
+    implementation: &E,
+) -> Result<usize, Status> {
+    if message.len() < 41 {
+        return Err(Status::BadMessage);
+    }
+    let mut reader = MessageReader::new(message);
+    let device = DeviceHandle(reader.u64().map_err(|_| Status::BadMessage)?);
+    let reply = implementation.network_statistics(device)?;
+    let mut writer = MessageWriter::new(message);
+    writer.put_u64(reply.received_packets).map_err(|_| Status::BadMessage)?;
+    writer.put_u64(reply.sent_packets).map_err(|_| Status::BadMessage)?;
+    writer.put_u64(reply.received_bytes).map_err(|_| Status::BadMessage)?;
+    writer.put_u64(reply.sent_bytes).map_err(|_| Status::BadMessage)?;
+    writer.put_u64(reply.errors).map_err(|_| Status::BadMessage)?;
+    writer.put_u8(u8::from(reply.link_up)).map_err(|_| Status::BadMessage)?;
+    Ok(writer.len())
+}
+
+/// Decodes, checks and runs `network-mac-address`.
+fn dispatch_network_mac_address<E: Entries + ?Sized>(
+    message: &mut [u8],
+    implementation: &E,
+) -> Result<usize, Status> {
+    if message.len() < 6 {
+        return Err(Status::BadMessage);
+    }
+    let mut reader = MessageReader::new(message);
+    let device = DeviceHandle(reader.u64().map_err(|_| Status::BadMessage)?);
+    let mut address = [0u8; 6];
+    let reply = implementation.network_mac_address(device, &mut address)?;
+    let mut writer = MessageWriter::new(message);
+    let address = address.get(..reply).ok_or(Status::BadMessage)?;
+    writer.put_bytes(address).map_err(|_| Status::BadMessage)?;
+    Ok(writer.len())
+}
+
+/// Decodes, checks and runs `sound-open`.
+fn dispatch_sound_open<E: Entries + ?Sized>(
+    message: &mut [u8],
+    implementation: &E,
+) -> Result<usize, Status> {
+    let mut reader = MessageReader::new(message);
+    let device = DeviceHandle(reader.u64().map_err(|_| Status::BadMessage)?);
+    let sample_rate = reader.u32().map_err(|_| Status::BadMessage)?;
+    let channels = reader.u8().map_err(|_| Status::BadMessage)?;
+    let bits = reader.u8().map_err(|_| Status::BadMessage)?;
+    implementation.sound_open(device, sample_rate, channels, bits)?;
+    Ok(0)
+}
+
+/// Decodes, checks and runs `sound-play-period`.
+fn dispatch_sound_play_period<E: Entries + ?Sized>(
+    message: &mut [u8],
+    implementation: &E,
+) -> Result<usize, Status> {
+    let mut reader = MessageReader::new(message);
+    let device = DeviceHandle(reader.u64().map_err(|_| Status::BadMessage)?);
+    let samples = wire::take_rest(&mut reader, 4096).ok_or(Status::BadMessage)?;
+    implementation.sound_play_period(device, samples)?;
+    Ok(0)
+}
+
+/// Decodes, checks and runs `sound-stop`.
+fn dispatch_sound_stop<E: Entries + ?Sized>(
+    message: &mut [u8],
+    implementation: &E,
+) -> Result<usize, Status> {
+    let mut reader = MessageReader::new(message);
+    let device = DeviceHandle(reader.u64().map_err(|_| Status::BadMessage)?);
+    implementation.sound_stop(device)?;
+    Ok(0)
+}
+
 /// Calls the kernel; `Ok` only if it answered `Status::Ok`.
 fn call_kernel(service: u64, message: &mut [u8]) -> Result<(), Status> {
     match extension_api::kernel_call(service, message) {
         Status::Ok => Ok(()),
         status => Err(status),
+    }
+}
+
+/// Decoding helpers of the functions above.
+mod wire {
+    /// The next `length` bytes, if `length` is at most `max` and the message holds them.
+    pub fn take<'a>(
+        reader: &mut extension_abi::MessageReader<'a>,
+        length: u64,
+        max: usize,
+    ) -> Option<&'a [u8]> {
+        let length = usize::try_from(length).ok().filter(|length| *length <= max)?;
+        reader.bytes(length).ok()
+    }
+
+    /// The rest of the message, if it is at most `max` bytes.
+    pub fn take_rest<'a>(
+        reader: &mut extension_abi::MessageReader<'a>,
+        max: usize,
+    ) -> Option<&'a [u8]> {
+        let rest = reader.rest();
+        (rest.len() <= max).then_some(rest)
     }
 }

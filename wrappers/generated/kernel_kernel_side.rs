@@ -3,835 +3,9 @@
 // (`cargo run -p idl -- generate FILE --out DIR`, see docs/wrappers.md).
 // Include it in a module of its own: `mod kernel_kernel { include!("..."); }`.
 
-use extension_abi::{MessageReader, MessageWriter, Status};
+pub use extension_abi::interfaces::kernel::*;
 
-/// Kernel service numbers (the `service` argument of a kernel call).
-pub mod service {
-    /// Writes a line through the kernel's logger. (A retry would log the line
-    /// twice.)
-    ///
-    /// `log` (not idempotent).
-    pub const LOG: u64 = 1;
-
-    /// The extension panicked: the kernel records the fault and recovers the
-    /// extension; the call never returns to a live instance.
-    ///
-    /// `panic` (not idempotent).
-    pub const PANIC: u64 = 2;
-
-    /// Gives the CPU to other threads.
-    ///
-    /// `yield-now` (idempotent).
-    pub const YIELD_NOW: u64 = 3;
-
-    /// Sleeps (the kernel caps one sleep at 60 seconds).
-    ///
-    /// `sleep-ms` (idempotent).
-    pub const SLEEP_MS: u64 = 4;
-
-    /// Does nothing (the XPC benchmark's unit).
-    ///
-    /// `null-service` (idempotent).
-    pub const NULL_SERVICE: u64 = 5;
-
-    /// Asks the kernel to call this extension's `operation` back with
-    /// `argument` (a nested call: extension -> kernel -> extension). Only
-    /// `operation::NULL` and extension-specific operations may be called back.
-    ///
-    /// `call-back` (not idempotent).
-    pub const CALL_BACK: u64 = 6;
-
-    /// Milliseconds since boot.
-    ///
-    /// `uptime-ms` (idempotent).
-    pub const UPTIME_MS: u64 = 7;
-
-    /// Grants zeroed, writable 4 KiB pages in the extension's region.
-    ///
-    /// `grant-memory` (not idempotent).
-    pub const GRANT_MEMORY: u64 = 8;
-
-    /// Returns granted memory.
-    ///
-    /// `release-memory` (not idempotent).
-    pub const RELEASE_MEMORY: u64 = 9;
-
-    /// Reserves I/O ports for the extension.
-    ///
-    /// `request-io-ports` (not idempotent).
-    pub const REQUEST_IO_PORTS: u64 = 10;
-
-    /// Releases reserved I/O ports.
-    ///
-    /// `release-io-ports` (not idempotent).
-    pub const RELEASE_IO_PORTS: u64 = 11;
-
-    /// Registers the extension's interrupt handler (entry `interrupt`) for an
-    /// ISA line.
-    ///
-    /// `request-interrupt` (not idempotent).
-    pub const REQUEST_INTERRUPT: u64 = 12;
-
-    /// Unregisters an interrupt handler.
-    ///
-    /// `free-interrupt` (not idempotent).
-    pub const FREE_INTERRUPT: u64 = 13;
-
-    /// Starts a timer; entry `timer` is called when it expires.
-    ///
-    /// `start-timer` (not idempotent).
-    pub const START_TIMER: u64 = 14;
-
-    /// Cancels a timer.
-    ///
-    /// `cancel-timer` (not idempotent).
-    pub const CANCEL_TIMER: u64 = 15;
-
-    /// Registers a character device in the kernel's device table.
-    ///
-    /// `register-device` (not idempotent).
-    pub const REGISTER_DEVICE: u64 = 16;
-
-    /// Unregisters a device.
-    ///
-    /// `unregister-device` (not idempotent).
-    pub const UNREGISTER_DEVICE: u64 = 17;
-}
-
-/// Entry operation numbers (the `operation` argument of the extension's entry).
-pub mod operation {
-    /// Initialises a new instance: the first call into it. Runs again, on a
-    /// fresh instance, after every restart.
-    ///
-    /// `init` (idempotent).
-    pub const INIT: u64 = 0;
-
-    /// Runs a deliberate crash of the given kind in the extension's own code.
-    ///
-    /// `crash` (not idempotent).
-    pub const CRASH: u64 = 1;
-
-    /// Does nothing (the XPC benchmark's unit).
-    ///
-    /// `null` (idempotent).
-    pub const NULL: u64 = 2;
-
-    /// Calls the kernel's null service `count` times.
-    ///
-    /// `call-kernel-null` (idempotent).
-    pub const CALL_KERNEL_NULL: u64 = 3;
-
-    /// A device interrupt on a line the extension registered.
-    ///
-    /// `interrupt` (not idempotent).
-    pub const INTERRUPT: u64 = 4;
-
-    /// A timer the extension started expired.
-    ///
-    /// `timer` (not idempotent).
-    pub const TIMER: u64 = 5;
-}
-
-/// Log levels, as the kernel's logger knows them.
-///
-/// Travels as a `u8`; a code that is not listed is refused as a bad message.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[repr(u8)]
-pub enum Level {
-    /// Something failed.
-    Error = 1,
-    /// Something looks wrong.
-    Warn = 2,
-    /// Normal operation.
-    Info = 3,
-    /// Details for developers.
-    Debug = 4,
-    /// Everything.
-    Trace = 5,
-}
-
-impl Level {
-    /// Every value, in declaration order.
-    pub const ALL: &'static [Level] = &[
-        Level::Error,
-        Level::Warn,
-        Level::Info,
-        Level::Debug,
-        Level::Trace,
-    ];
-
-    /// The value with wire code `code`, if there is one.
-    pub fn from_code(code: u8) -> Option<Level> {
-        match code {
-            1 => Some(Level::Error),
-            2 => Some(Level::Warn),
-            3 => Some(Level::Info),
-            4 => Some(Level::Debug),
-            5 => Some(Level::Trace),
-            _ => None,
-        }
-    }
-
-    /// The wire code.
-    pub fn code(self) -> u8 {
-        self as u8
-    }
-
-    /// The name in the interface file.
-    pub fn name(self) -> &'static str {
-        match self {
-            Level::Error => "error",
-            Level::Warn => "warn",
-            Level::Info => "info",
-            Level::Debug => "debug",
-            Level::Trace => "trace",
-        }
-    }
-}
-
-/// A deliberate failure made to happen inside an extension's domain
-/// (`extension_abi::CrashKind`, same codes).
-///
-/// Travels as a `u32`; a code that is not listed is refused as a bad message.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[repr(u32)]
-pub enum CrashKind {
-    /// Read through a null pointer.
-    NullDereference = 0,
-    /// Write into kernel text.
-    WriteKernelText = 1,
-    /// Write into kernel data (a kernel static).
-    WriteKernelData = 2,
-    /// Write into the kernel heap.
-    WriteKernelHeap = 3,
-    /// Write into another extension's memory.
-    WriteOtherDomain = 4,
-    /// Write into the extension's own read-only data.
-    WriteOwnRodata = 5,
-    /// Execute an undefined instruction (`ud2`).
-    InvalidOpcode = 6,
-    /// Divide by zero.
-    DivideError = 7,
-    /// Recurse until the stack's guard page is hit.
-    StackOverflow = 8,
-    /// Overwrite the return address and return through it.
-    BadReturnAddress = 9,
-    /// A Rust panic.
-    Panic = 10,
-    /// Spin forever with interrupts enabled.
-    LoopInterruptsOn = 11,
-    /// Spin forever with interrupts disabled.
-    LoopInterruptsOff = 12,
-}
-
-impl CrashKind {
-    /// Every value, in declaration order.
-    pub const ALL: &'static [CrashKind] = &[
-        CrashKind::NullDereference,
-        CrashKind::WriteKernelText,
-        CrashKind::WriteKernelData,
-        CrashKind::WriteKernelHeap,
-        CrashKind::WriteOtherDomain,
-        CrashKind::WriteOwnRodata,
-        CrashKind::InvalidOpcode,
-        CrashKind::DivideError,
-        CrashKind::StackOverflow,
-        CrashKind::BadReturnAddress,
-        CrashKind::Panic,
-        CrashKind::LoopInterruptsOn,
-        CrashKind::LoopInterruptsOff,
-    ];
-
-    /// The value with wire code `code`, if there is one.
-    pub fn from_code(code: u32) -> Option<CrashKind> {
-        match code {
-            0 => Some(CrashKind::NullDereference),
-            1 => Some(CrashKind::WriteKernelText),
-            2 => Some(CrashKind::WriteKernelData),
-            3 => Some(CrashKind::WriteKernelHeap),
-            4 => Some(CrashKind::WriteOtherDomain),
-            5 => Some(CrashKind::WriteOwnRodata),
-            6 => Some(CrashKind::InvalidOpcode),
-            7 => Some(CrashKind::DivideError),
-            8 => Some(CrashKind::StackOverflow),
-            9 => Some(CrashKind::BadReturnAddress),
-            10 => Some(CrashKind::Panic),
-            11 => Some(CrashKind::LoopInterruptsOn),
-            12 => Some(CrashKind::LoopInterruptsOff),
-            _ => None,
-        }
-    }
-
-    /// The wire code.
-    pub fn code(self) -> u32 {
-        self as u32
-    }
-
-    /// The name in the interface file.
-    pub fn name(self) -> &'static str {
-        match self {
-            CrashKind::NullDereference => "null-dereference",
-            CrashKind::WriteKernelText => "write-kernel-text",
-            CrashKind::WriteKernelData => "write-kernel-data",
-            CrashKind::WriteKernelHeap => "write-kernel-heap",
-            CrashKind::WriteOtherDomain => "write-other-domain",
-            CrashKind::WriteOwnRodata => "write-own-rodata",
-            CrashKind::InvalidOpcode => "invalid-opcode",
-            CrashKind::DivideError => "divide-error",
-            CrashKind::StackOverflow => "stack-overflow",
-            CrashKind::BadReturnAddress => "bad-return-address",
-            CrashKind::Panic => "panic",
-            CrashKind::LoopInterruptsOn => "loop-interrupts-on",
-            CrashKind::LoopInterruptsOff => "loop-interrupts-off",
-        }
-    }
-}
-
-/// A handle to a `memory` object (the object tracker's `memory`).
-///
-/// Only its bits cross: the kernel checks that the handle is live, of this kind and of the caller's current generation.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct MemoryHandle(pub u64);
-
-impl MemoryHandle {
-    /// The object tracker's `ObjectKind` code this handle is issued for.
-    pub const KIND_CODE: u8 = 0;
-}
-
-/// A handle to a `io-ports` object (the object tracker's `io-port-range`).
-///
-/// Only its bits cross: the kernel checks that the handle is live, of this kind and of the caller's current generation.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct IoPortsHandle(pub u64);
-
-impl IoPortsHandle {
-    /// The object tracker's `ObjectKind` code this handle is issued for.
-    pub const KIND_CODE: u8 = 2;
-}
-
-/// A handle to a `interrupt` object (the object tracker's `irq-registration`).
-///
-/// Only its bits cross: the kernel checks that the handle is live, of this kind and of the caller's current generation.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct InterruptHandle(pub u64);
-
-impl InterruptHandle {
-    /// The object tracker's `ObjectKind` code this handle is issued for.
-    pub const KIND_CODE: u8 = 4;
-}
-
-/// A handle to a `timer` object (the object tracker's `timer`).
-///
-/// Only its bits cross: the kernel checks that the handle is live, of this kind and of the caller's current generation.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct TimerHandle(pub u64);
-
-impl TimerHandle {
-    /// The object tracker's `ObjectKind` code this handle is issued for.
-    pub const KIND_CODE: u8 = 5;
-}
-
-/// A handle to a `device` object (the object tracker's `device-registration`).
-///
-/// Only its bits cross: the kernel checks that the handle is live, of this kind and of the caller's current generation.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct DeviceHandle(pub u64);
-
-impl DeviceHandle {
-    /// The object tracker's `ObjectKind` code this handle is issued for.
-    pub const KIND_CODE: u8 = 6;
-}
-
-/// What `grant-memory` answers (service 8).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct GrantMemoryReply {
-    /// The grant's handle.
-    ///
-    /// `handle` (out).
-    pub handle: MemoryHandle,
-    /// Virtual address of the first byte.
-    ///
-    /// `address` (out).
-    pub address: u64,
-}
-
-/// What `init` answers (entry 0).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct InitReply {
-    /// In: the kernel's ABI version. Out: the version the image was built
-    /// for.
-    ///
-    /// `abi-version` (inout).
-    pub abi_version: u32,
-    /// Does the extension carry out `crash` itself?
-    ///
-    /// `implements-crash` (out).
-    pub implements_crash: bool,
-}
-
-/// What the interface declares about one operation.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct OperationInfo {
-    /// Its stable number.
-    pub number: u64,
-    /// Its name in the interface file.
-    pub name: &'static str,
-    /// Is it safe to call again after the extension restarts?
-    pub idempotent: bool,
-    /// The largest request, in bytes.
-    pub max_request_bytes: usize,
-    /// The largest reply, in bytes.
-    pub max_reply_bytes: usize,
-    /// Its arguments, in declaration order.
-    pub arguments: &'static [ArgumentInfo],
-}
-
-/// What the interface declares about one argument.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ArgumentInfo {
-    /// Its name in the interface file.
-    pub name: &'static str,
-    /// `in`, `out` or `inout`.
-    pub direction: &'static str,
-    /// Its type as written in the interface file.
-    pub wire_type: &'static str,
-    /// For a buffer: who owns it after the call (`copied-in`, `copied-out`, `borrowed` or `transferred`).
-    pub ownership: Option<&'static str>,
-}
-
-/// Every kernel service, in number order.
-pub const SERVICES: &[OperationInfo] = &[
-    OperationInfo {
-        number: 1,
-        name: "log",
-        idempotent: false,
-        max_request_bytes: 256,
-        max_reply_bytes: 0,
-        arguments: &[
-            ArgumentInfo {
-                name: "level",
-                direction: "in",
-                wire_type: "level",
-                ownership: None,
-            },
-            ArgumentInfo {
-                name: "text",
-                direction: "in",
-                wire_type: "text<255>",
-                ownership: Some("copied-in"),
-            },
-        ],
-    },
-    OperationInfo {
-        number: 2,
-        name: "panic",
-        idempotent: false,
-        max_request_bytes: 255,
-        max_reply_bytes: 0,
-        arguments: &[
-            ArgumentInfo {
-                name: "text",
-                direction: "in",
-                wire_type: "text<255>",
-                ownership: Some("copied-in"),
-            },
-        ],
-    },
-    OperationInfo {
-        number: 3,
-        name: "yield-now",
-        idempotent: true,
-        max_request_bytes: 0,
-        max_reply_bytes: 0,
-        arguments: &[],
-    },
-    OperationInfo {
-        number: 4,
-        name: "sleep-ms",
-        idempotent: true,
-        max_request_bytes: 8,
-        max_reply_bytes: 0,
-        arguments: &[
-            ArgumentInfo {
-                name: "milliseconds",
-                direction: "in",
-                wire_type: "u64",
-                ownership: None,
-            },
-        ],
-    },
-    OperationInfo {
-        number: 5,
-        name: "null-service",
-        idempotent: true,
-        max_request_bytes: 0,
-        max_reply_bytes: 0,
-        arguments: &[],
-    },
-    OperationInfo {
-        number: 6,
-        name: "call-back",
-        idempotent: false,
-        max_request_bytes: 16,
-        max_reply_bytes: 8,
-        arguments: &[
-            ArgumentInfo {
-                name: "operation",
-                direction: "in",
-                wire_type: "u64",
-                ownership: None,
-            },
-            ArgumentInfo {
-                name: "argument",
-                direction: "in",
-                wire_type: "u64",
-                ownership: None,
-            },
-            ArgumentInfo {
-                name: "status",
-                direction: "out",
-                wire_type: "status",
-                ownership: None,
-            },
-        ],
-    },
-    OperationInfo {
-        number: 7,
-        name: "uptime-ms",
-        idempotent: true,
-        max_request_bytes: 0,
-        max_reply_bytes: 8,
-        arguments: &[
-            ArgumentInfo {
-                name: "milliseconds",
-                direction: "out",
-                wire_type: "u64",
-                ownership: None,
-            },
-        ],
-    },
-    OperationInfo {
-        number: 8,
-        name: "grant-memory",
-        idempotent: false,
-        max_request_bytes: 8,
-        max_reply_bytes: 16,
-        arguments: &[
-            ArgumentInfo {
-                name: "pages",
-                direction: "in",
-                wire_type: "u64",
-                ownership: None,
-            },
-            ArgumentInfo {
-                name: "handle",
-                direction: "out",
-                wire_type: "handle<memory>",
-                ownership: None,
-            },
-            ArgumentInfo {
-                name: "address",
-                direction: "out",
-                wire_type: "u64",
-                ownership: None,
-            },
-        ],
-    },
-    OperationInfo {
-        number: 9,
-        name: "release-memory",
-        idempotent: false,
-        max_request_bytes: 8,
-        max_reply_bytes: 0,
-        arguments: &[
-            ArgumentInfo {
-                name: "handle",
-                direction: "in",
-                wire_type: "handle<memory>",
-                ownership: None,
-            },
-        ],
-    },
-    OperationInfo {
-        number: 10,
-        name: "request-io-ports",
-        idempotent: false,
-        max_request_bytes: 4,
-        max_reply_bytes: 8,
-        arguments: &[
-            ArgumentInfo {
-                name: "first",
-                direction: "in",
-                wire_type: "u16",
-                ownership: None,
-            },
-            ArgumentInfo {
-                name: "count",
-                direction: "in",
-                wire_type: "u16",
-                ownership: None,
-            },
-            ArgumentInfo {
-                name: "handle",
-                direction: "out",
-                wire_type: "handle<io-ports>",
-                ownership: None,
-            },
-        ],
-    },
-    OperationInfo {
-        number: 11,
-        name: "release-io-ports",
-        idempotent: false,
-        max_request_bytes: 8,
-        max_reply_bytes: 0,
-        arguments: &[
-            ArgumentInfo {
-                name: "handle",
-                direction: "in",
-                wire_type: "handle<io-ports>",
-                ownership: None,
-            },
-        ],
-    },
-    OperationInfo {
-        number: 12,
-        name: "request-interrupt",
-        idempotent: false,
-        max_request_bytes: 1,
-        max_reply_bytes: 8,
-        arguments: &[
-            ArgumentInfo {
-                name: "line",
-                direction: "in",
-                wire_type: "u8",
-                ownership: None,
-            },
-            ArgumentInfo {
-                name: "handle",
-                direction: "out",
-                wire_type: "handle<interrupt>",
-                ownership: None,
-            },
-        ],
-    },
-    OperationInfo {
-        number: 13,
-        name: "free-interrupt",
-        idempotent: false,
-        max_request_bytes: 8,
-        max_reply_bytes: 0,
-        arguments: &[
-            ArgumentInfo {
-                name: "handle",
-                direction: "in",
-                wire_type: "handle<interrupt>",
-                ownership: None,
-            },
-        ],
-    },
-    OperationInfo {
-        number: 14,
-        name: "start-timer",
-        idempotent: false,
-        max_request_bytes: 9,
-        max_reply_bytes: 8,
-        arguments: &[
-            ArgumentInfo {
-                name: "milliseconds",
-                direction: "in",
-                wire_type: "u64",
-                ownership: None,
-            },
-            ArgumentInfo {
-                name: "periodic",
-                direction: "in",
-                wire_type: "bool",
-                ownership: None,
-            },
-            ArgumentInfo {
-                name: "handle",
-                direction: "out",
-                wire_type: "handle<timer>",
-                ownership: None,
-            },
-        ],
-    },
-    OperationInfo {
-        number: 15,
-        name: "cancel-timer",
-        idempotent: false,
-        max_request_bytes: 8,
-        max_reply_bytes: 0,
-        arguments: &[
-            ArgumentInfo {
-                name: "handle",
-                direction: "in",
-                wire_type: "handle<timer>",
-                ownership: None,
-            },
-        ],
-    },
-    OperationInfo {
-        number: 16,
-        name: "register-device",
-        idempotent: false,
-        max_request_bytes: 32,
-        max_reply_bytes: 8,
-        arguments: &[
-            ArgumentInfo {
-                name: "name",
-                direction: "in",
-                wire_type: "text<31>",
-                ownership: Some("copied-in"),
-            },
-            ArgumentInfo {
-                name: "handle",
-                direction: "out",
-                wire_type: "handle<device>",
-                ownership: None,
-            },
-        ],
-    },
-    OperationInfo {
-        number: 17,
-        name: "unregister-device",
-        idempotent: false,
-        max_request_bytes: 8,
-        max_reply_bytes: 0,
-        arguments: &[
-            ArgumentInfo {
-                name: "handle",
-                direction: "in",
-                wire_type: "handle<device>",
-                ownership: None,
-            },
-        ],
-    },
-];
-
-/// Every entry operation, in number order.
-pub const ENTRIES: &[OperationInfo] = &[
-    OperationInfo {
-        number: 0,
-        name: "init",
-        idempotent: true,
-        max_request_bytes: 32,
-        max_reply_bytes: 5,
-        arguments: &[
-            ArgumentInfo {
-                name: "abi-version",
-                direction: "inout",
-                wire_type: "u32",
-                ownership: None,
-            },
-            ArgumentInfo {
-                name: "generation",
-                direction: "in",
-                wire_type: "u32",
-                ownership: None,
-            },
-            ArgumentInfo {
-                name: "kernel-service-entry",
-                direction: "in",
-                wire_type: "u64",
-                ownership: None,
-            },
-            ArgumentInfo {
-                name: "heap-base",
-                direction: "in",
-                wire_type: "u64",
-                ownership: None,
-            },
-            ArgumentInfo {
-                name: "heap-size",
-                direction: "in",
-                wire_type: "u64",
-                ownership: None,
-            },
-            ArgumentInfo {
-                name: "implements-crash",
-                direction: "out",
-                wire_type: "bool",
-                ownership: None,
-            },
-        ],
-    },
-    OperationInfo {
-        number: 1,
-        name: "crash",
-        idempotent: false,
-        max_request_bytes: 12,
-        max_reply_bytes: 0,
-        arguments: &[
-            ArgumentInfo {
-                name: "kind",
-                direction: "in",
-                wire_type: "crash-kind",
-                ownership: None,
-            },
-            ArgumentInfo {
-                name: "target",
-                direction: "in",
-                wire_type: "u64",
-                ownership: None,
-            },
-        ],
-    },
-    OperationInfo {
-        number: 2,
-        name: "null",
-        idempotent: true,
-        max_request_bytes: 0,
-        max_reply_bytes: 0,
-        arguments: &[],
-    },
-    OperationInfo {
-        number: 3,
-        name: "call-kernel-null",
-        idempotent: true,
-        max_request_bytes: 8,
-        max_reply_bytes: 0,
-        arguments: &[
-            ArgumentInfo {
-                name: "count",
-                direction: "in",
-                wire_type: "u64",
-                ownership: None,
-            },
-        ],
-    },
-    OperationInfo {
-        number: 4,
-        name: "interrupt",
-        idempotent: false,
-        max_request_bytes: 1,
-        max_reply_bytes: 0,
-        arguments: &[
-            ArgumentInfo {
-                name: "line",
-                direction: "in",
-                wire_type: "u8",
-                ownership: None,
-            },
-        ],
-    },
-    OperationInfo {
-        number: 5,
-        name: "timer",
-        idempotent: false,
-        max_request_bytes: 8,
-        max_reply_bytes: 0,
-        arguments: &[
-            ArgumentInfo {
-                name: "timer",
-                direction: "in",
-                wire_type: "handle<timer>",
-                ownership: None,
-            },
-        ],
-    },
-];
+use extension_abi::{MessageReader, MessageWriter, Status, CallError};
 
 /// The kernel services of interface `kernel`, one method per service. `dispatch` calls them only with arguments that passed every check the interface allows (lengths, enumeration codes, UTF-8); handles arrive as typed values for the implementation to look up.
 pub trait Services {
@@ -874,7 +48,8 @@ pub trait Services {
     /// Service 7 (`uptime-ms`), idempotent. Request: nothing. Reply: `milliseconds: u64`.
     fn uptime_ms(&mut self) -> Result<u64, Status>;
 
-    /// Grants zeroed, writable 4 KiB pages in the extension's region.
+    /// Grants zeroed, writable 4 KiB pages in the extension's region (beyond
+    /// its heap).
     ///
     /// Service 8 (`grant-memory`), not idempotent. Request: `pages: u64`. Reply: `handle: handle<memory>`, `address: u64`.
     fn grant_memory(&mut self, pages: u64) -> Result<GrantMemoryReply, Status>;
@@ -884,7 +59,9 @@ pub trait Services {
     /// Service 9 (`release-memory`), not idempotent. Request: `handle: handle<memory>`. Reply: nothing.
     fn release_memory(&mut self, handle: MemoryHandle) -> Result<(), Status>;
 
-    /// Reserves I/O ports for the extension.
+    /// Reserves I/O ports for the extension. Ports the kernel uses itself (the
+    /// PICs, the PIT, the keyboard controller, COM1, PCI configuration) are
+    /// refused, as are ports another extension holds.
     ///
     /// Service 10 (`request-io-ports`), not idempotent. Request: `first: u16`, `count: u16`. Reply: `handle: handle<io-ports>`.
     fn request_io_ports(
@@ -899,7 +76,8 @@ pub trait Services {
     fn release_io_ports(&mut self, handle: IoPortsHandle) -> Result<(), Status>;
 
     /// Registers the extension's interrupt handler (entry `interrupt`) for an
-    /// ISA line.
+    /// ISA line (0 to 15; a PCI device's line is in its configuration space at
+    /// offset 0x3c). The line is unmasked at once.
     ///
     /// Service 12 (`request-interrupt`), not idempotent. Request: `line: u8`. Reply: `handle: handle<interrupt>`.
     fn request_interrupt(&mut self, line: u8) -> Result<InterruptHandle, Status>;
@@ -923,15 +101,162 @@ pub trait Services {
     /// Service 15 (`cancel-timer`), not idempotent. Request: `handle: handle<timer>`. Reply: nothing.
     fn cancel_timer(&mut self, handle: TimerHandle) -> Result<(), Status>;
 
-    /// Registers a character device in the kernel's device table.
+    /// Registers a device of a class in the kernel's device table; the kernel
+    /// then calls the class's entry operations (`character-read`, ...) for it.
     ///
-    /// Service 16 (`register-device`), not idempotent. Request: `name: text<31>` (copied-in, prefix-u8). Reply: `handle: handle<device>`.
-    fn register_device(&mut self, name: &str) -> Result<DeviceHandle, Status>;
+    /// Service 16 (`register-device`), not idempotent. Request: `class: device-class`, `name: text<31>` (copied-in, prefix-u8). Reply: `handle: handle<device>`.
+    fn register_device(
+        &mut self,
+        class: DeviceClass,
+        name: &str,
+    ) -> Result<DeviceHandle, Status>;
 
     /// Unregisters a device.
     ///
     /// Service 17 (`unregister-device`), not idempotent. Request: `handle: handle<device>`. Reply: nothing.
     fn unregister_device(&mut self, handle: DeviceHandle) -> Result<(), Status>;
+
+    /// Reads one I/O port of a reservation.
+    ///
+    /// Service 18 (`read-io-port`), idempotent. Request: `ports: handle<io-ports>`, `offset: u16`, `width: access-width`. Reply: `value: u32`.
+    fn read_io_port(
+        &mut self,
+        ports: IoPortsHandle,
+        offset: u16,
+        width: AccessWidth,
+    ) -> Result<u32, Status>;
+
+    /// Writes one I/O port of a reservation.
+    ///
+    /// Service 19 (`write-io-port`), not idempotent. Request: `ports: handle<io-ports>`, `offset: u16`, `width: access-width`, `value: u32`. Reply: nothing.
+    fn write_io_port(
+        &mut self,
+        ports: IoPortsHandle,
+        offset: u16,
+        width: AccessWidth,
+        value: u32,
+    ) -> Result<(), Status>;
+
+    /// Claims a PCI function for this extension (one extension per function).
+    /// Finds the `index`-th function with this vendor and device id.
+    ///
+    /// Service 20 (`claim-pci-device`), not idempotent. Request: `vendor: u16`, `device: u16`, `index: u8`. Reply: `handle: handle<pci-device>`, `interrupt-line: u8`.
+    fn claim_pci_device(
+        &mut self,
+        vendor: u16,
+        device: u16,
+        index: u8,
+    ) -> Result<ClaimPciDeviceReply, Status>;
+
+    /// Releases a claimed PCI function (bus mastering is turned off first).
+    ///
+    /// Service 21 (`release-pci-device`), not idempotent. Request: `handle: handle<pci-device>`. Reply: nothing.
+    fn release_pci_device(&mut self, handle: PciDeviceHandle) -> Result<(), Status>;
+
+    /// Reads the configuration space of a claimed function.
+    ///
+    /// Service 22 (`read-pci-config`), idempotent. Request: `device: handle<pci-device>`, `offset: u8`, `width: access-width`. Reply: `value: u32`.
+    fn read_pci_config(
+        &mut self,
+        device: PciDeviceHandle,
+        offset: u8,
+        width: AccessWidth,
+    ) -> Result<u32, Status>;
+
+    /// Writes the configuration space of a claimed function. The base address
+    /// registers and the expansion ROM register (offsets 0x10 to 0x27 and 0x30
+    /// to 0x33) are refused: moving a BAR could point the device over kernel
+    /// memory.
+    ///
+    /// Service 23 (`write-pci-config`), not idempotent. Request: `device: handle<pci-device>`, `offset: u8`, `width: access-width`, `value: u32`. Reply: nothing.
+    fn write_pci_config(
+        &mut self,
+        device: PciDeviceHandle,
+        offset: u8,
+        width: AccessWidth,
+        value: u32,
+    ) -> Result<(), Status>;
+
+    /// Describes one base address register of a claimed function.
+    ///
+    /// Service 24 (`read-pci-bar`), idempotent. Request: `device: handle<pci-device>`, `index: u8`. Reply: `kind: bar-kind`, `base: u64`, `size: u64`.
+    fn read_pci_bar(
+        &mut self,
+        device: PciDeviceHandle,
+        index: u8,
+    ) -> Result<ReadPciBarReply, Status>;
+
+    /// Turns bus mastering (the device's DMA) on or off for a claimed function.
+    ///
+    /// Service 25 (`set-pci-bus-mastering`), not idempotent. Request: `device: handle<pci-device>`, `enabled: bool`. Reply: nothing.
+    fn set_pci_bus_mastering(
+        &mut self,
+        device: PciDeviceHandle,
+        enabled: bool,
+    ) -> Result<(), Status>;
+
+    /// Maps a memory BAR of a claimed function into the extension's region,
+    /// uncached; the extension reaches it through `extension_api::Mmio`.
+    ///
+    /// Service 26 (`map-mmio`), not idempotent. Request: `device: handle<pci-device>`, `bar: u8`. Reply: `handle: handle<mmio>`, `address: u64`, `length: u64`.
+    fn map_mmio(
+        &mut self,
+        device: PciDeviceHandle,
+        bar: u8,
+    ) -> Result<MapMmioReply, Status>;
+
+    /// Unmaps an MMIO mapping.
+    ///
+    /// Service 27 (`unmap-mmio`), not idempotent. Request: `handle: handle<mmio>`. Reply: nothing.
+    fn unmap_mmio(&mut self, handle: MmioHandle) -> Result<(), Status>;
+
+    /// Allocates a physically contiguous, zeroed buffer a device may reach by
+    /// DMA, mapped writable in the extension's region.
+    ///
+    /// Service 28 (`allocate-dma`), not idempotent. Request: `bytes: u64`. Reply: `handle: handle<dma-buffer>`, `address: u64`, `physical: u64`.
+    fn allocate_dma(&mut self, bytes: u64) -> Result<AllocateDmaReply, Status>;
+
+    /// Frees a DMA buffer.
+    ///
+    /// Service 29 (`free-dma`), not idempotent. Request: `handle: handle<dma-buffer>`. Reply: nothing.
+    fn free_dma(&mut self, handle: DmaBufferHandle) -> Result<(), Status>;
+
+    /// Masks a registered interrupt line (no more `interrupt` calls until it is
+    /// enabled).
+    ///
+    /// Service 30 (`disable-interrupt`), idempotent. Request: `handle: handle<interrupt>`. Reply: nothing.
+    fn disable_interrupt(&mut self, handle: InterruptHandle) -> Result<(), Status>;
+
+    /// Unmasks a registered interrupt line.
+    ///
+    /// Service 31 (`enable-interrupt`), idempotent. Request: `handle: handle<interrupt>`. Reply: nothing.
+    fn enable_interrupt(&mut self, handle: InterruptHandle) -> Result<(), Status>;
+
+    /// Acknowledges an interrupt the handler left masked (its reply said
+    /// `keep-masked`): the line is unmasked again.
+    ///
+    /// Service 32 (`acknowledge-interrupt`), idempotent. Request: `handle: handle<interrupt>`. Reply: nothing.
+    fn acknowledge_interrupt(&mut self, handle: InterruptHandle) -> Result<(), Status>;
+
+    /// Microseconds since boot (the kernel's monotonic clock).
+    ///
+    /// Service 33 (`uptime-us`), idempotent. Request: nothing. Reply: `microseconds: u64`.
+    fn uptime_us(&mut self) -> Result<u64, Status>;
+
+    /// A network device received a frame: the kernel copies it to the network
+    /// stack.
+    ///
+    /// Service 34 (`deliver-packet`), not idempotent. Request: `device: handle<device>`, `frame: bytes<1514>` (copied-in, tail). Reply: nothing.
+    fn deliver_packet(
+        &mut self,
+        device: DeviceHandle,
+        frame: &[u8],
+    ) -> Result<(), Status>;
+
+    /// A sound device finished playing a period: the kernel may send the next.
+    ///
+    /// Service 35 (`period-finished`), not idempotent. Request: `device: handle<device>`. Reply: nothing.
+    fn period_finished(&mut self, device: DeviceHandle) -> Result<(), Status>;
 }
 
 /// Runs service `service_number` for an extension: decodes and checks every argument in `message` (the kernel's copy of the extension's message) and calls `implementation` only if all are valid, then writes the reply over the message. A message too short for the request or for the reply, a buffer longer than its maximum, an unknown enumeration code, a `bool` other than 0 or 1, or text that is not UTF-8 is `Status::BadMessage`; an unknown number is `Status::UnknownOperation`.
@@ -958,6 +283,30 @@ pub fn dispatch<S: Services + ?Sized>(
         service::CANCEL_TIMER => dispatch_cancel_timer(message, implementation),
         service::REGISTER_DEVICE => dispatch_register_device(message, implementation),
         service::UNREGISTER_DEVICE => dispatch_unregister_device(message, implementation),
+        service::READ_IO_PORT => dispatch_read_io_port(message, implementation),
+        service::WRITE_IO_PORT => dispatch_write_io_port(message, implementation),
+        service::CLAIM_PCI_DEVICE => dispatch_claim_pci_device(message, implementation),
+        service::RELEASE_PCI_DEVICE => {
+            dispatch_release_pci_device(message, implementation)
+        }
+        service::READ_PCI_CONFIG => dispatch_read_pci_config(message, implementation),
+        service::WRITE_PCI_CONFIG => dispatch_write_pci_config(message, implementation),
+        service::READ_PCI_BAR => dispatch_read_pci_bar(message, implementation),
+        service::SET_PCI_BUS_MASTERING => {
+            dispatch_set_pci_bus_mastering(message, implementation)
+        }
+        service::MAP_MMIO => dispatch_map_mmio(message, implementation),
+        service::UNMAP_MMIO => dispatch_unmap_mmio(message, implementation),
+        service::ALLOCATE_DMA => dispatch_allocate_dma(message, implementation),
+        service::FREE_DMA => dispatch_free_dma(message, implementation),
+        service::DISABLE_INTERRUPT => dispatch_disable_interrupt(message, implementation),
+        service::ENABLE_INTERRUPT => dispatch_enable_interrupt(message, implementation),
+        service::ACKNOWLEDGE_INTERRUPT => {
+            dispatch_acknowledge_interrupt(message, implementation)
+        }
+        service::UPTIME_US => dispatch_uptime_us(message, implementation),
+        service::DELIVER_PACKET => dispatch_deliver_packet(message, implementation),
+        service::PERIOD_FINISHED => dispatch_period_finished(message, implementation),
         _ => Err(Status::UnknownOperation),
     };
     match result {
@@ -1152,13 +501,18 @@ fn dispatch_register_device<S: Services + ?Sized>(
         return Err(Status::BadMessage);
     }
     let mut reader = MessageReader::new(message);
+    let class = reader
+        .u8()
+        .ok()
+        .and_then(DeviceClass::from_code)
+        .ok_or(Status::BadMessage)?;
     let name = reader
         .u8()
         .ok()
         .and_then(|length| wire::take(&mut reader, u64::from(length), 31))
         .and_then(wire::text)
         .ok_or(Status::BadMessage)?;
-    let reply = implementation.register_device(name)?;
+    let reply = implementation.register_device(class, name)?;
     let mut writer = MessageWriter::new(message);
     writer.put_u64(reply.0).map_err(|_| Status::BadMessage)?;
     Ok(())
@@ -1174,50 +528,267 @@ fn dispatch_unregister_device<S: Services + ?Sized>(
     implementation.unregister_device(handle)
 }
 
-/// Why a call into an extension gave no answer.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum CallError {
-    /// The extension failed during the call (a fault, a panic, a hang or a failed check); it is being recovered.
-    ExtensionFailed,
-    /// The extension is not running (stopped, recovering or given up).
-    NotRunning,
-    /// The extension answered with this status instead of `Status::Ok`.
-    Status(Status),
-    /// The extension's reply is too short or holds a value the interface does not allow.
-    BadReply,
-    /// An argument exceeds its declared limit (a buffer longer than its maximum); nothing was called.
-    BadArgument,
+/// Decodes, checks and runs `read-io-port`.
+fn dispatch_read_io_port<S: Services + ?Sized>(
+    message: &mut [u8],
+    implementation: &mut S,
+) -> Result<(), Status> {
+    if message.len() < 4 {
+        return Err(Status::BadMessage);
+    }
+    let mut reader = MessageReader::new(message);
+    let ports = IoPortsHandle(reader.u64().map_err(|_| Status::BadMessage)?);
+    let offset = reader.u16().map_err(|_| Status::BadMessage)?;
+    let width = reader
+        .u8()
+        .ok()
+        .and_then(AccessWidth::from_code)
+        .ok_or(Status::BadMessage)?;
+    let reply = implementation.read_io_port(ports, offset, width)?;
+    let mut writer = MessageWriter::new(message);
+    writer.put_u32(reply).map_err(|_| Status::BadMessage)?;
+    Ok(())
 }
 
-impl CallError {
-    /// Did the extension fail (rather than answer)?
-    pub fn is_extension_failure(self) -> bool {
-        matches!(self, CallError::ExtensionFailed)
-    }
-
-    /// The status code that stands for this error.
-    pub fn status(self) -> Status {
-        match self {
-            CallError::ExtensionFailed => Status::ExtensionFailed,
-            CallError::NotRunning => Status::NotRunning,
-            CallError::Status(status) => status,
-            CallError::BadReply | CallError::BadArgument => Status::BadMessage,
-        }
-    }
+/// Decodes, checks and runs `write-io-port`.
+fn dispatch_write_io_port<S: Services + ?Sized>(
+    message: &mut [u8],
+    implementation: &mut S,
+) -> Result<(), Status> {
+    let mut reader = MessageReader::new(message);
+    let ports = IoPortsHandle(reader.u64().map_err(|_| Status::BadMessage)?);
+    let offset = reader.u16().map_err(|_| Status::BadMessage)?;
+    let width = reader
+        .u8()
+        .ok()
+        .and_then(AccessWidth::from_code)
+        .ok_or(Status::BadMessage)?;
+    let value = reader.u32().map_err(|_| Status::BadMessage)?;
+    implementation.write_io_port(ports, offset, width, value)
 }
 
-impl core::fmt::Display for CallError {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        match self {
-            CallError::ExtensionFailed => f.write_str("the extension failed"),
-            CallError::NotRunning => f.write_str("the extension is not running"),
-            CallError::Status(status) => {
-                write!(f, "the extension answered {}", status.name())
-            }
-            CallError::BadReply => f.write_str("the extension's reply is malformed"),
-            CallError::BadArgument => f.write_str("an argument exceeds its limit"),
-        }
+/// Decodes, checks and runs `claim-pci-device`.
+fn dispatch_claim_pci_device<S: Services + ?Sized>(
+    message: &mut [u8],
+    implementation: &mut S,
+) -> Result<(), Status> {
+    if message.len() < 9 {
+        return Err(Status::BadMessage);
     }
+    let mut reader = MessageReader::new(message);
+    let vendor = reader.u16().map_err(|_| Status::BadMessage)?;
+    let device = reader.u16().map_err(|_| Status::BadMessage)?;
+    let index = reader.u8().map_err(|_| Status::BadMessage)?;
+    let reply = implementation.claim_pci_device(vendor, device, index)?;
+    let mut writer = MessageWriter::new(message);
+    writer.put_u64(reply.handle.0).map_err(|_| Status::BadMessage)?;
+    writer.put_u8(reply.interrupt_line).map_err(|_| Status::BadMessage)?;
+    Ok(())
+}
+
+/// Decodes, checks and runs `release-pci-device`.
+fn dispatch_release_pci_device<S: Services + ?Sized>(
+    message: &mut [u8],
+    implementation: &mut S,
+) -> Result<(), Status> {
+    let mut reader = MessageReader::new(message);
+    let handle = PciDeviceHandle(reader.u64().map_err(|_| Status::BadMessage)?);
+    implementation.release_pci_device(handle)
+}
+
+/// Decodes, checks and runs `read-pci-config`.
+fn dispatch_read_pci_config<S: Services + ?Sized>(
+    message: &mut [u8],
+    implementation: &mut S,
+) -> Result<(), Status> {
+    if message.len() < 4 {
+        return Err(Status::BadMessage);
+    }
+    let mut reader = MessageReader::new(message);
+    let device = PciDeviceHandle(reader.u64().map_err(|_| Status::BadMessage)?);
+    let offset = reader.u8().map_err(|_| Status::BadMessage)?;
+    let width = reader
+        .u8()
+        .ok()
+        .and_then(AccessWidth::from_code)
+        .ok_or(Status::BadMessage)?;
+    let reply = implementation.read_pci_config(device, offset, width)?;
+    let mut writer = MessageWriter::new(message);
+    writer.put_u32(reply).map_err(|_| Status::BadMessage)?;
+    Ok(())
+}
+
+/// Decodes, checks and runs `write-pci-config`.
+fn dispatch_write_pci_config<S: Services + ?Sized>(
+    message: &mut [u8],
+    implementation: &mut S,
+) -> Result<(), Status> {
+    let mut reader = MessageReader::new(message);
+    let device = PciDeviceHandle(reader.u64().map_err(|_| Status::BadMessage)?);
+    let offset = reader.u8().map_err(|_| Status::BadMessage)?;
+    let width = reader
+        .u8()
+        .ok()
+        .and_then(AccessWidth::from_code)
+        .ok_or(Status::BadMessage)?;
+    let value = reader.u32().map_err(|_| Status::BadMessage)?;
+    implementation.write_pci_config(device, offset, width, value)
+}
+
+/// Decodes, checks and runs `read-pci-bar`.
+fn dispatch_read_pci_bar<S: Services + ?Sized>(
+    message: &mut [u8],
+    implementation: &mut S,
+) -> Result<(), Status> {
+    if message.len() < 17 {
+        return Err(Status::BadMessage);
+    }
+    let mut reader = MessageReader::new(message);
+    let device = PciDeviceHandle(reader.u64().map_err(|_| Status::BadMessage)?);
+    let index = reader.u8().map_err(|_| Status::BadMessage)?;
+    let reply = implementation.read_pci_bar(device, index)?;
+    let mut writer = MessageWriter::new(message);
+    writer.put_u8(reply.kind.code()).map_err(|_| Status::BadMessage)?;
+    writer.put_u64(reply.base).map_err(|_| Status::BadMessage)?;
+    writer.put_u64(reply.size).map_err(|_| Status::BadMessage)?;
+    Ok(())
+}
+
+/// Decodes, checks and runs `set-pci-bus-mastering`.
+fn dispatch_set_pci_bus_mastering<S: Services + ?Sized>(
+    message: &mut [u8],
+    implementation: &mut S,
+) -> Result<(), Status> {
+    let mut reader = MessageReader::new(message);
+    let device = PciDeviceHandle(reader.u64().map_err(|_| Status::BadMessage)?);
+    let enabled = reader
+        .u8()
+        .ok()
+        .and_then(wire::bool_from_code)
+        .ok_or(Status::BadMessage)?;
+    implementation.set_pci_bus_mastering(device, enabled)
+}
+
+/// Decodes, checks and runs `map-mmio`.
+fn dispatch_map_mmio<S: Services + ?Sized>(
+    message: &mut [u8],
+    implementation: &mut S,
+) -> Result<(), Status> {
+    if message.len() < 24 {
+        return Err(Status::BadMessage);
+    }
+    let mut reader = MessageReader::new(message);
+    let device = PciDeviceHandle(reader.u64().map_err(|_| Status::BadMessage)?);
+    let bar = reader.u8().map_err(|_| Status::BadMessage)?;
+    let reply = implementation.map_mmio(device, bar)?;
+    let mut writer = MessageWriter::new(message);
+    writer.put_u64(reply.handle.0).map_err(|_| Status::BadMessage)?;
+    writer.put_u64(reply.address).map_err(|_| Status::BadMessage)?;
+    writer.put_u64(reply.length).map_err(|_| Status::BadMessage)?;
+    Ok(())
+}
+
+/// Decodes, checks and runs `unmap-mmio`.
+fn dispatch_unmap_mmio<S: Services + ?Sized>(
+    message: &mut [u8],
+    implementation: &mut S,
+) -> Result<(), Status> {
+    let mut reader = MessageReader::new(message);
+    let handle = MmioHandle(reader.u64().map_err(|_| Status::BadMessage)?);
+    implementation.unmap_mmio(handle)
+}
+
+/// Decodes, checks and runs `allocate-dma`.
+fn dispatch_allocate_dma<S: Services + ?Sized>(
+    message: &mut [u8],
+    implementation: &mut S,
+) -> Result<(), Status> {
+    if message.len() < 24 {
+        return Err(Status::BadMessage);
+    }
+    let mut reader = MessageReader::new(message);
+    let bytes = reader.u64().map_err(|_| Status::BadMessage)?;
+    let reply = implementation.allocate_dma(bytes)?;
+    let mut writer = MessageWriter::new(message);
+    writer.put_u64(reply.handle.0).map_err(|_| Status::BadMessage)?;
+    writer.put_u64(reply.address).map_err(|_| Status::BadMessage)?;
+    writer.put_u64(reply.physical).map_err(|_| Status::BadMessage)?;
+    Ok(())
+}
+
+/// Decodes, checks and runs `free-dma`.
+fn dispatch_free_dma<S: Services + ?Sized>(
+    message: &mut [u8],
+    implementation: &mut S,
+) -> Result<(), Status> {
+    let mut reader = MessageReader::new(message);
+    let handle = DmaBufferHandle(reader.u64().map_err(|_| Status::BadMessage)?);
+    implementation.free_dma(handle)
+}
+
+/// Decodes, checks and runs `disable-interrupt`.
+fn dispatch_disable_interrupt<S: Services + ?Sized>(
+    message: &mut [u8],
+    implementation: &mut S,
+) -> Result<(), Status> {
+    let mut reader = MessageReader::new(message);
+    let handle = InterruptHandle(reader.u64().map_err(|_| Status::BadMessage)?);
+    implementation.disable_interrupt(handle)
+}
+
+/// Decodes, checks and runs `enable-interrupt`.
+fn dispatch_enable_interrupt<S: Services + ?Sized>(
+    message: &mut [u8],
+    implementation: &mut S,
+) -> Result<(), Status> {
+    let mut reader = MessageReader::new(message);
+    let handle = InterruptHandle(reader.u64().map_err(|_| Status::BadMessage)?);
+    implementation.enable_interrupt(handle)
+}
+
+/// Decodes, checks and runs `acknowledge-interrupt`.
+fn dispatch_acknowledge_interrupt<S: Services + ?Sized>(
+    message: &mut [u8],
+    implementation: &mut S,
+) -> Result<(), Status> {
+    let mut reader = MessageReader::new(message);
+    let handle = InterruptHandle(reader.u64().map_err(|_| Status::BadMessage)?);
+    implementation.acknowledge_interrupt(handle)
+}
+
+/// Decodes, checks and runs `uptime-us`.
+fn dispatch_uptime_us<S: Services + ?Sized>(
+    message: &mut [u8],
+    implementation: &mut S,
+) -> Result<(), Status> {
+    if message.len() < 8 {
+        return Err(Status::BadMessage);
+    }
+    let reply = implementation.uptime_us()?;
+    let mut writer = MessageWriter::new(message);
+    writer.put_u64(reply).map_err(|_| Status::BadMessage)?;
+    Ok(())
+}
+
+/// Decodes, checks and runs `deliver-packet`.
+fn dispatch_deliver_packet<S: Services + ?Sized>(
+    message: &mut [u8],
+    implementation: &mut S,
+) -> Result<(), Status> {
+    let mut reader = MessageReader::new(message);
+    let device = DeviceHandle(reader.u64().map_err(|_| Status::BadMessage)?);
+    let frame = wire::take_rest(&mut reader, 1514).ok_or(Status::BadMessage)?;
+    implementation.deliver_packet(device, frame)
+}
+
+/// Decodes, checks and runs `period-finished`.
+fn dispatch_period_finished<S: Services + ?Sized>(
+    message: &mut [u8],
+    implementation: &mut S,
+) -> Result<(), Status> {
+    let mut reader = MessageReader::new(message);
+    let device = DeviceHandle(reader.u64().map_err(|_| Status::BadMessage)?);
+    implementation.period_finished(device)
 }
 
 /// Initialises a new instance: the first call into it. Runs again, on a
@@ -1301,20 +872,28 @@ pub fn call_kernel_null(
     Ok(())
 }
 
-/// A device interrupt on a line the extension registered.
+/// A device interrupt on a line the extension registered. The line is
+/// masked during the call and unmasked after it unless the handler asks to
+/// keep it masked (then `acknowledge-interrupt` unmasks it).
 ///
-/// Entry operation 4 (`interrupt`), not idempotent. Request: `line: u8`. Reply: nothing.
+/// Entry operation 4 (`interrupt`), not idempotent. Request: `line: u8`. Reply: `keep-masked: bool`.
 ///
 /// `transport(operation, message)` performs the call with the message in place and answers the extension's status and reply length, or the error that kept it from answering.
 pub fn interrupt(
     transport: &mut impl FnMut(u64, &mut [u8]) -> Result<(Status, usize), CallError>,
     line: u8,
-) -> Result<(), CallError> {
+) -> Result<bool, CallError> {
     let mut message = [0u8; 1];
     let mut writer = MessageWriter::new(&mut message);
     writer.put_u8(line).map_err(|_| CallError::BadArgument)?;
-    call_extension(transport, operation::INTERRUPT, &mut message)?;
-    Ok(())
+    let reply_length = call_extension(transport, operation::INTERRUPT, &mut message)?;
+    let mut reader = MessageReader::new(&message[..reply_length]);
+    let keep_masked = reader
+        .u8()
+        .ok()
+        .and_then(wire::bool_from_code)
+        .ok_or(CallError::BadReply)?;
+    Ok(keep_masked)
 }
 
 /// A timer the extension started expired.
@@ -1330,6 +909,355 @@ pub fn timer(
     let mut writer = MessageWriter::new(&mut message);
     writer.put_u64(timer.0).map_err(|_| CallError::BadArgument)?;
     call_extension(transport, operation::TIMER, &mut message)?;
+    Ok(())
+}
+
+/// The extension is about to be unloaded: release what it holds. (The
+/// kernel releases whatever is left anyway.)
+///
+/// Entry operation 6 (`remove`), idempotent. Request: nothing. Reply: nothing.
+///
+/// `transport(operation, message)` performs the call with the message in place and answers the extension's status and reply length, or the error that kept it from answering.
+pub fn remove(
+    transport: &mut impl FnMut(u64, &mut [u8]) -> Result<(Status, usize), CallError>,
+) -> Result<(), CallError> {
+    call_extension(transport, operation::REMOVE, &mut [])?;
+    Ok(())
+}
+
+/// Reads from a character device.
+///
+/// Entry operation 16 (`character-read`), not idempotent. Request: `device: handle<device>`, `length: u16`. Reply: `data: bytes<4096>` (copied-out, tail).
+/// An `out` buffer parameter receives the bytes; the reply gives how many.
+///
+/// `transport(operation, message)` performs the call with the message in place and answers the extension's status and reply length, or the error that kept it from answering.
+pub fn character_read(
+    transport: &mut impl FnMut(u64, &mut [u8]) -> Result<(Status, usize), CallError>,
+    device: DeviceHandle,
+    length: u16,
+    data: &mut [u8],
+) -> Result<usize, CallError> {
+    let mut message = [0u8; 4096];
+    let mut writer = MessageWriter::new(&mut message);
+    writer.put_u64(device.0).map_err(|_| CallError::BadArgument)?;
+    writer.put_u16(length).map_err(|_| CallError::BadArgument)?;
+    let reply_length = call_extension(
+        transport,
+        operation::CHARACTER_READ,
+        &mut message,
+    )?;
+    let mut reader = MessageReader::new(&message[..reply_length]);
+    let data_length = wire::take_rest(&mut reader, 4096)
+        .and_then(|bytes| wire::copy_into(bytes, data))
+        .ok_or(CallError::BadReply)?;
+    Ok(data_length)
+}
+
+/// Writes to a character device.
+///
+/// Entry operation 17 (`character-write`), not idempotent. Request: `device: handle<device>`, `data: bytes<4096>` (copied-in, prefix-u16). Reply: `accepted: u16`.
+///
+/// `transport(operation, message)` performs the call with the message in place and answers the extension's status and reply length, or the error that kept it from answering.
+pub fn character_write(
+    transport: &mut impl FnMut(u64, &mut [u8]) -> Result<(Status, usize), CallError>,
+    device: DeviceHandle,
+    data: &[u8],
+) -> Result<u16, CallError> {
+    if data.len() > 4096 {
+        return Err(CallError::BadArgument);
+    }
+    let mut message = [0u8; 4106];
+    let mut writer = MessageWriter::new(&mut message);
+    writer.put_u64(device.0).map_err(|_| CallError::BadArgument)?;
+    writer.put_u16(data.len() as u16).map_err(|_| CallError::BadArgument)?;
+    writer.put_bytes(data).map_err(|_| CallError::BadArgument)?;
+    let message_length = writer.len().max(2);
+    let reply_length = call_extension(
+        transport,
+        operation::CHARACTER_WRITE,
+        &mut message[..message_length],
+    )?;
+    let mut reader = MessageReader::new(&message[..reply_length]);
+    let accepted = reader.u16().map_err(|_| CallError::BadReply)?;
+    Ok(accepted)
+}
+
+/// A device-specific control request (like `ioctl`).
+///
+/// Entry operation 18 (`character-control`), not idempotent. Request: `device: handle<device>`, `request: u32`, `argument: u64`. Reply: `answer: u64`.
+///
+/// `transport(operation, message)` performs the call with the message in place and answers the extension's status and reply length, or the error that kept it from answering.
+pub fn character_control(
+    transport: &mut impl FnMut(u64, &mut [u8]) -> Result<(Status, usize), CallError>,
+    device: DeviceHandle,
+    request: u32,
+    argument: u64,
+) -> Result<u64, CallError> {
+    let mut message = [0u8; 20];
+    let mut writer = MessageWriter::new(&mut message);
+    writer.put_u64(device.0).map_err(|_| CallError::BadArgument)?;
+    writer.put_u32(request).map_err(|_| CallError::BadArgument)?;
+    writer.put_u64(argument).map_err(|_| CallError::BadArgument)?;
+    let reply_length = call_extension(
+        transport,
+        operation::CHARACTER_CONTROL,
+        &mut message,
+    )?;
+    let mut reader = MessageReader::new(&message[..reply_length]);
+    let answer = reader.u64().map_err(|_| CallError::BadReply)?;
+    Ok(answer)
+}
+
+/// The size of a block device.
+///
+/// Entry operation 32 (`block-capacity`), idempotent. Request: `device: handle<device>`. Reply: `sectors: u64`, `sector-size: u32`.
+///
+/// `transport(operation, message)` performs the call with the message in place and answers the extension's status and reply length, or the error that kept it from answering.
+pub fn block_capacity(
+    transport: &mut impl FnMut(u64, &mut [u8]) -> Result<(Status, usize), CallError>,
+    device: DeviceHandle,
+) -> Result<BlockCapacityReply, CallError> {
+    let mut message = [0u8; 12];
+    let mut writer = MessageWriter::new(&mut message);
+    writer.put_u64(device.0).map_err(|_| CallError::BadArgument)?;
+    let reply_length = call_extension(
+        transport,
+        operation::BLOCK_CAPACITY,
+        &mut message,
+    )?;
+    let mut reader = MessageReader::new(&message[..reply_length]);
+    let sectors = reader.u64().map_err(|_| CallError::BadReply)?;
+    let sector_size = reader.u32().map_err(|_| CallError::BadReply)?;
+    Ok(BlockCapacityReply {
+        sectors,
+        sector_size,
+    })
+}
+
+/// Carries out one block request (reads are idempotent, writes are not, so
+/// the request as a whole is not).
+///
+/// Entry operation 33 (`block-submit`), not idempotent. Request: `device: handle<device>`, `operation: block-operation`, `sector: u64`, `sectors: u16`, `write-data: bytes<4096>` (copied-in, prefix-u16). Reply: `read-data: bytes<4096>` (copied-out, tail).
+/// An `out` buffer parameter receives the bytes; the reply gives how many.
+///
+/// `transport(operation, message)` performs the call with the message in place and answers the extension's status and reply length, or the error that kept it from answering.
+pub fn block_submit(
+    transport: &mut impl FnMut(u64, &mut [u8]) -> Result<(Status, usize), CallError>,
+    device: DeviceHandle,
+    operation: BlockOperation,
+    sector: u64,
+    sectors: u16,
+    write_data: &[u8],
+    read_data: &mut [u8],
+) -> Result<usize, CallError> {
+    if write_data.len() > 4096 {
+        return Err(CallError::BadArgument);
+    }
+    let mut message = [0u8; 4117];
+    let mut writer = MessageWriter::new(&mut message);
+    writer.put_u64(device.0).map_err(|_| CallError::BadArgument)?;
+    writer.put_u8(operation.code()).map_err(|_| CallError::BadArgument)?;
+    writer.put_u64(sector).map_err(|_| CallError::BadArgument)?;
+    writer.put_u16(sectors).map_err(|_| CallError::BadArgument)?;
+    writer.put_u16(write_data.len() as u16).map_err(|_| CallError::BadArgument)?;
+    writer.put_bytes(write_data).map_err(|_| CallError::BadArgument)?;
+    let message_length = writer.len().max(4096);
+    let reply_length = call_extension(
+        transport,
+        operation::BLOCK_SUBMIT,
+        &mut message[..message_length],
+    )?;
+    let mut reader = MessageReader::new(&message[..reply_length]);
+    let read_data_length = wire::take_rest(&mut reader, 4096)
+        .and_then(|bytes| wire::copy_into(bytes, read_data))
+        .ok_or(CallError::BadReply)?;
+    Ok(read_data_length)
+}
+
+/// Brings a network interface up (the driver starts receiving).
+///
+/// Entry operation 48 (`network-open`), idempotent. Request: `device: handle<device>`. Reply: nothing.
+///
+/// `transport(operation, message)` performs the call with the message in place and answers the extension's status and reply length, or the error that kept it from answering.
+pub fn network_open(
+    transport: &mut impl FnMut(u64, &mut [u8]) -> Result<(Status, usize), CallError>,
+    device: DeviceHandle,
+) -> Result<(), CallError> {
+    let mut message = [0u8; 8];
+    let mut writer = MessageWriter::new(&mut message);
+    writer.put_u64(device.0).map_err(|_| CallError::BadArgument)?;
+    call_extension(transport, operation::NETWORK_OPEN, &mut message)?;
+    Ok(())
+}
+
+/// Takes a network interface down.
+///
+/// Entry operation 49 (`network-stop`), idempotent. Request: `device: handle<device>`. Reply: nothing.
+///
+/// `transport(operation, message)` performs the call with the message in place and answers the extension's status and reply length, or the error that kept it from answering.
+pub fn network_stop(
+    transport: &mut impl FnMut(u64, &mut [u8]) -> Result<(Status, usize), CallError>,
+    device: DeviceHandle,
+) -> Result<(), CallError> {
+    let mut message = [0u8; 8];
+    let mut writer = MessageWriter::new(&mut message);
+    writer.put_u64(device.0).map_err(|_| CallError::BadArgument)?;
+    call_extension(transport, operation::NETWORK_STOP, &mut message)?;
+    Ok(())
+}
+
+/// Transmits one Ethernet frame.
+///
+/// Entry operation 50 (`network-transmit`), not idempotent. Request: `device: handle<device>`, `frame: bytes<1514>` (copied-in, tail). Reply: nothing.
+///
+/// `transport(operation, message)` performs the call with the message in place and answers the extension's status and reply length, or the error that kept it from answering.
+pub fn network_transmit(
+    transport: &mut impl FnMut(u64, &mut [u8]) -> Result<(Status, usize), CallError>,
+    device: DeviceHandle,
+    frame: &[u8],
+) -> Result<(), CallError> {
+    if frame.len() > 1514 {
+        return Err(CallError::BadArgument);
+    }
+    let mut message = [0u8; 1522];
+    let mut writer = MessageWriter::new(&mut message);
+    writer.put_u64(device.0).map_err(|_| CallError::BadArgument)?;
+    writer.put_bytes(frame).map_err(|_| CallError::BadArgument)?;
+    let message_length = writer.len();
+    call_extension(
+        transport,
+        operation::NETWORK_TRANSMIT,
+        &mut message[..message_length],
+    )?;
+    Ok(())
+}
+
+/// The interface's counters.
+///
+/// Entry operation 51 (`network-statistics`), idempotent. Request: `device: handle<device>`. Reply: `received-packets: u64`, `sent-packets: u64`, `received-bytes: u64`, `sent-bytes: u64`, `errors: u64`, `link-up: bool`.
+///
+/// `transport(operation, message)` performs the call with the message in place and answers the extension's status and reply length, or the error that kept it from answering.
+pub fn network_statistics(
+    transport: &mut impl FnMut(u64, &mut [u8]) -> Result<(Status, usize), CallError>,
+    device: DeviceHandle,
+) -> Result<NetworkStatisticsReply, CallError> {
+    let mut message = [0u8; 41];
+    let mut writer = MessageWriter::new(&mut message);
+    writer.put_u64(device.0).map_err(|_| CallError::BadArgument)?;
+    let reply_length = call_extension(
+        transport,
+        operation::NETWORK_STATISTICS,
+        &mut message,
+    )?;
+    let mut reader = MessageReader::new(&message[..reply_length]);
+    let received_packets = reader.u64().map_err(|_| CallError::BadReply)?;
+    let sent_packets = reader.u64().map_err(|_| CallError::BadReply)?;
+    let received_bytes = reader.u64().map_err(|_| CallError::BadReply)?;
+    let sent_bytes = reader.u64().map_err(|_| CallError::BadReply)?;
+    let errors = reader.u64().map_err(|_| CallError::BadReply)?;
+    let link_up = reader
+        .u8()
+        .ok()
+        .and_then(wire::bool_from_code)
+        .ok_or(CallError::BadReply)?;
+    Ok(NetworkStatisticsReply {
+        received_packets,
+        sent_packets,
+        received_bytes,
+        sent_bytes,
+        errors,
+        link_up,
+    })
+}
+
+/// The interface's MAC address.
+///
+/// Entry operation 52 (`network-mac-address`), idempotent. Request: `device: handle<device>`. Reply: `address: bytes<6>` (copied-out, tail).
+/// An `out` buffer parameter receives the bytes; the reply gives how many.
+///
+/// `transport(operation, message)` performs the call with the message in place and answers the extension's status and reply length, or the error that kept it from answering.
+pub fn network_mac_address(
+    transport: &mut impl FnMut(u64, &mut [u8]) -> Result<(Status, usize), CallError>,
+    device: DeviceHandle,
+    address: &mut [u8],
+) -> Result<usize, CallError> {
+    let mut message = [0u8; 8];
+    let mut writer = MessageWriter::new(&mut message);
+    writer.put_u64(device.0).map_err(|_| CallError::BadArgument)?;
+    let reply_length = call_extension(
+        transport,
+        operation::NETWORK_MAC_ADDRESS,
+        &mut message,
+    )?;
+    let mut reader = MessageReader::new(&message[..reply_length]);
+    let address_length = wire::take_rest(&mut reader, 6)
+        .and_then(|bytes| wire::copy_into(bytes, address))
+        .ok_or(CallError::BadReply)?;
+    Ok(address_length)
+}
+
+/// Opens a sound device for playback.
+///
+/// Entry operation 64 (`sound-open`), not idempotent. Request: `device: handle<device>`, `sample-rate: u32`, `channels: u8`, `bits: u8`. Reply: nothing.
+///
+/// `transport(operation, message)` performs the call with the message in place and answers the extension's status and reply length, or the error that kept it from answering.
+pub fn sound_open(
+    transport: &mut impl FnMut(u64, &mut [u8]) -> Result<(Status, usize), CallError>,
+    device: DeviceHandle,
+    sample_rate: u32,
+    channels: u8,
+    bits: u8,
+) -> Result<(), CallError> {
+    let mut message = [0u8; 14];
+    let mut writer = MessageWriter::new(&mut message);
+    writer.put_u64(device.0).map_err(|_| CallError::BadArgument)?;
+    writer.put_u32(sample_rate).map_err(|_| CallError::BadArgument)?;
+    writer.put_u8(channels).map_err(|_| CallError::BadArgument)?;
+    writer.put_u8(bits).map_err(|_| CallError::BadArgument)?;
+    call_extension(transport, operation::SOUND_OPEN, &mut message)?;
+    Ok(())
+}
+
+/// Plays one period of samples (the driver reports it played with
+/// `period-finished`).
+///
+/// Entry operation 65 (`sound-play-period`), not idempotent. Request: `device: handle<device>`, `samples: bytes<4096>` (copied-in, tail). Reply: nothing.
+///
+/// `transport(operation, message)` performs the call with the message in place and answers the extension's status and reply length, or the error that kept it from answering.
+pub fn sound_play_period(
+    transport: &mut impl FnMut(u64, &mut [u8]) -> Result<(Status, usize), CallError>,
+    device: DeviceHandle,
+    samples: &[u8],
+) -> Result<(), CallError> {
+    if samples.len() > 4096 {
+        return Err(CallError::BadArgument);
+    }
+    let mut message = [0u8; 4104];
+    let mut writer = MessageWriter::new(&mut message);
+    writer.put_u64(device.0).map_err(|_| CallError::BadArgument)?;
+    writer.put_bytes(samples).map_err(|_| CallError::BadArgument)?;
+    let message_length = writer.len();
+    call_extension(
+        transport,
+        operation::SOUND_PLAY_PERIOD,
+        &mut message[..message_length],
+    )?;
+    Ok(())
+}
+
+/// Stops playback.
+///
+/// Entry operation 66 (`sound-stop`), idempotent. Request: `device: handle<device>`. Reply: nothing.
+///
+/// `transport(operation, message)` performs the call with the message in place and answers the extension's status and reply length, or the error that kept it from answering.
+pub fn sound_stop(
+    transport: &mut impl FnMut(u64, &mut [u8]) -> Result<(Status, usize), CallError>,
+    device: DeviceHandle,
+) -> Result<(), CallError> {
+    let mut message = [0u8; 8];
+    let mut writer = MessageWriter::new(&mut message);
+    writer.put_u64(device.0).map_err(|_| CallError::BadArgument)?;
+    call_extension(transport, operation::SOUND_STOP, &mut message)?;
     Ok(())
 }
 
@@ -1381,5 +1309,11 @@ mod wire {
     /// `bytes` as UTF-8 text.
     pub fn text(bytes: &[u8]) -> Option<&str> {
         core::str::from_utf8(bytes).ok()
+    }
+
+    /// Copies `bytes` to the start of `destination`; their length, if they fit.
+    pub fn copy_into(bytes: &[u8], destination: &mut [u8]) -> Option<usize> {
+        destination.get_mut(..bytes.len())?.copy_from_slice(bytes);
+        Some(bytes.len())
     }
 }

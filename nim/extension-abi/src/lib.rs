@@ -13,6 +13,8 @@
 #![cfg_attr(not(test), no_std)]
 #![forbid(unsafe_code)]
 
+extern crate self as extension_abi;
+
 mod crash;
 mod message;
 
@@ -21,7 +23,7 @@ pub use message::{MessageError, MessageReader, MessageWriter};
 
 /// Version of this contract; an image states the version it was built for
 /// in its answer to [`operation::INIT`].
-pub const ABI_VERSION: u32 = 1;
+pub const ABI_VERSION: u32 = 2;
 
 /// Largest message that crosses in one call, in bytes.
 pub const MAX_MESSAGE_BYTES: usize = 4096 + 256;
@@ -52,104 +54,80 @@ pub fn unpack_return(value: u64) -> (u64, usize) {
     (value & 0xffff_ffff, (value >> 32) as usize)
 }
 
-/// Operations the kernel calls on an extension (its entry points).
-pub mod operation {
-    /// Initialise. Message in: [`crate::InitArguments`]; out: [`crate::InitAnswer`].
-    pub const INIT: u64 = 0;
-    /// Run a deliberate crash of the given kind. Message in: `u32`
-    /// [`crate::CrashKind`] code, `u64` target address for the `write-*`
-    /// kinds (0 for `write-own-rodata` means the image's own read-only data). Only extensions that implement crashes
-    /// on their own answer it; the kernel can crash any extension without it.
-    pub const CRASH: u64 = 1;
-    /// A call that does nothing (the XPC benchmark's unit).
-    pub const NULL: u64 = 2;
-    /// Call the kernel's null service N times. Message in: `u64` N.
-    pub const CALL_KERNEL_NULL: u64 = 3;
-    /// Interrupt handler: message in: `u8` line.
-    pub const INTERRUPT: u64 = 4;
-    /// Timer expiry: message in: `u64` timer handle.
-    pub const TIMER: u64 = 5;
-    /// First operation number free for an extension's own operations.
-    pub const EXTENSION_SPECIFIC: u64 = 0x100;
+/// The interfaces' common items, generated from `wrappers/interface/*.idl`
+/// (numbers, enumerations, typed handles, reply structures, operation
+/// tables). Each side's wrappers (`wrappers/generated/*_side.rs`) re-export
+/// them.
+pub mod interfaces {
+    /// `wrappers/interface/kernel.idl`: the kernel services and the entry
+    /// operations every extension has.
+    pub mod kernel {
+        include!("../../../wrappers/generated/kernel_common.rs");
+    }
+    /// `wrappers/interface/crashtest.idl`: the `crashtest` extension's own
+    /// operations.
+    pub mod crashtest {
+        include!("../../../wrappers/generated/crashtest_common.rs");
+    }
 }
 
-/// Services an extension may call in the kernel.
-pub mod service {
-    /// Write a log line. Message: `u8` level (1 error .. 5 trace), then UTF-8 text.
-    pub const LOG: u64 = 1;
-    /// The extension panicked; never returns. Message: UTF-8 text.
-    pub const PANIC: u64 = 2;
-    /// Give up the CPU to other threads.
-    pub const YIELD: u64 = 3;
-    /// Sleep. Message: `u64` milliseconds.
-    pub const SLEEP: u64 = 4;
-    /// Does nothing (the XPC benchmark's unit).
-    pub const NULL: u64 = 5;
-    /// Ask the kernel to call this extension's operation back (nested XPC).
-    /// Message in: `u64` operation, `u64` argument; out: `u64` status of the
-    /// nested call.
-    pub const CALL_BACK: u64 = 6;
-    /// Milliseconds since boot. Message out: `u64`.
-    pub const UPTIME: u64 = 7;
-    /// Grant zeroed memory. Message in: `u64` pages; out: `u64` handle, `u64` address.
-    pub const GRANT_MEMORY: u64 = 8;
-    /// Return granted memory. Message in: `u64` handle.
-    pub const RELEASE_MEMORY: u64 = 9;
-    /// Reserve I/O ports. Message in: `u16` first port, `u16` count; out: `u64` handle.
-    pub const REQUEST_IO_PORTS: u64 = 10;
-    /// Release I/O ports. Message in: `u64` handle.
-    pub const RELEASE_IO_PORTS: u64 = 11;
-    /// Register an interrupt handler ([`crate::operation::INTERRUPT`] is
-    /// called). Message in: `u8` line; out: `u64` handle.
-    pub const REQUEST_INTERRUPT: u64 = 12;
-    /// Unregister an interrupt handler. Message in: `u64` handle.
-    pub const FREE_INTERRUPT: u64 = 13;
-    /// Start a timer ([`crate::operation::TIMER`] is called). Message in:
-    /// `u64` milliseconds, `u8` periodic (0/1); out: `u64` handle.
-    pub const START_TIMER: u64 = 14;
-    /// Cancel a timer. Message in: `u64` handle.
-    pub const CANCEL_TIMER: u64 = 15;
-    /// Register a character device. Message in: `u8` name length, the UTF-8
-    /// name (padded to at least 8 bytes); out: `u64` handle.
-    pub const REGISTER_DEVICE: u64 = 16;
-    /// Unregister a device. Message in: `u64` handle.
-    pub const UNREGISTER_DEVICE: u64 = 17;
+/// The `crashtest` extension's own operations (from `crashtest.idl`).
+pub use interfaces::crashtest::operation as crashtest_operation;
+/// Entry operation numbers the kernel calls (from `kernel.idl`).
+pub use interfaces::kernel::operation;
+/// Kernel service numbers (from `kernel.idl`).
+pub use interfaces::kernel::service;
+
+/// First operation number free for an extension's own operations (the
+/// numbers below are the kernel's entry operations).
+pub const EXTENSION_SPECIFIC: u64 = 0x100;
+
+/// Why a call into an extension gave no answer (the kernel's side of every
+/// generated entry wrapper returns it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CallError {
+    /// The extension failed during the call (a fault, a panic, a hang or a
+    /// failed check); it is being recovered.
+    ExtensionFailed,
+    /// The extension is not running (stopped, recovering or given up).
+    NotRunning,
+    /// The extension answered with this status instead of `Status::Ok`.
+    Status(Status),
+    /// The extension's reply is too short or holds a value the interface
+    /// does not allow.
+    BadReply,
+    /// An argument exceeds its declared limit (a buffer longer than its
+    /// maximum); nothing was called.
+    BadArgument,
 }
 
-/// Operations of the `crashtest` test extension (used by the kernel's
-/// tests and benchmarks).
-pub mod crashtest_operation {
-    use crate::operation::EXTENSION_SPECIFIC;
-    /// Add one to the instance's counter; out: `u64` new value.
-    pub const INCREMENT: u64 = EXTENSION_SPECIFIC;
-    /// A checksum workload. In: `u64` seed, `u64` rounds; out: `u64` sum.
-    pub const CHECKSUM: u64 = EXTENSION_SPECIFIC + 1;
-    /// Nest: in `u64` depth; calls back into itself through the kernel
-    /// until depth 0; out: `u64` deepest depth reached. The depth is the
-    /// low 32 bits; bits 32..40, when not 0, are a [`crate::CrashKind`]
-    /// code + 1 to crash with at depth 0 (for kinds that need no target
-    /// address), so a fault in the innermost level can be tested.
-    pub const NEST: u64 = EXTENSION_SPECIFIC + 2;
-    /// In `u64` rounds: yield to other threads that many times while
-    /// counted as inside the extension; out: `u64` most threads seen inside
-    /// at once so far.
-    pub const YIELD_INSIDE: u64 = EXTENSION_SPECIFIC + 3;
-    /// Out: `u64` generation, `u64` counter, `u64` timer expiries, `u64`
-    /// interrupts, `u64` objects held.
-    pub const STATUS: u64 = EXTENSION_SPECIFIC + 4;
-    /// Acquire one object of every tracked kind (memory, ports, interrupt,
-    /// timer, device); out: `u64` objects now held.
-    pub const ACQUIRE_OBJECTS: u64 = EXTENSION_SPECIFIC + 5;
-    /// Out: five `u64` handles of the objects held (0: none), in the order
-    /// memory, I/O ports, interrupt, timer, device.
-    pub const HANDLES: u64 = EXTENSION_SPECIFIC + 6;
-    /// In: `u64` release service number (`RELEASE_MEMORY`,
-    /// `RELEASE_IO_PORTS`, `FREE_INTERRUPT`, `CANCEL_TIMER` or
-    /// `UNREGISTER_DEVICE`), `u64` handle: passes the handle to that service
-    /// as given (stale and forged ones too: the kernel must refuse them);
-    /// out: `u64` the service's status code. The instance's own list of
-    /// handles is left alone.
-    pub const RELEASE: u64 = EXTENSION_SPECIFIC + 7;
+impl CallError {
+    /// Did the extension fail (rather than answer)?
+    pub fn is_extension_failure(self) -> bool {
+        matches!(self, CallError::ExtensionFailed)
+    }
+
+    /// The status code that stands for this error.
+    pub fn status(self) -> Status {
+        match self {
+            CallError::ExtensionFailed => Status::ExtensionFailed,
+            CallError::NotRunning => Status::NotRunning,
+            CallError::Status(status) => status,
+            CallError::BadReply | CallError::BadArgument => Status::BadMessage,
+        }
+    }
+}
+
+impl core::fmt::Display for CallError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            CallError::ExtensionFailed => f.write_str("the extension failed"),
+            CallError::NotRunning => f.write_str("the extension is not running"),
+            CallError::Status(status) => write!(f, "the extension answered {}", status.name()),
+            CallError::BadReply => f.write_str("the extension's reply is malformed"),
+            CallError::BadArgument => f.write_str("an argument exceeds its limit"),
+        }
+    }
 }
 
 /// Checksum used by `crashtest`'s [`crashtest_operation::CHECKSUM`] (the

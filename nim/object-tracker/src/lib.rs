@@ -97,9 +97,10 @@ macro_rules! object_kinds {
 
             /// Position in the recovery release order (0 is released first).
             ///
-            /// Order: IRQ registrations, timers, deferred calls, device
-            /// registrations, in-flight packet and block buffers, DMA
-            /// buffers, MMIO regions, I/O port ranges, memory. Sources of
+            /// Order: IRQ registrations, PCI functions (bus mastering off:
+            /// no more DMA), timers, deferred calls, device registrations,
+            /// in-flight packet and block buffers, DMA buffers, MMIO
+            /// regions, I/O port ranges, memory. Sources of
             /// new calls into the dead extension go first; the memory those
             /// calls might still touch goes last.
             pub fn release_rank(self) -> u8 {
@@ -120,28 +121,31 @@ macro_rules! object_kinds {
 
 object_kinds! {
     /// Kernel memory granted to the extension (heap pages, stacks).
-    Memory = 0, release 9, "memory";
+    Memory = 0, release 10, "memory";
     /// A DMA-capable buffer.
-    DmaBuffer = 1, release 6, "dma-buffer";
+    DmaBuffer = 1, release 7, "dma-buffer";
     /// A granted range of I/O ports.
-    IoPortRange = 2, release 8, "io-port-range";
+    IoPortRange = 2, release 9, "io-port-range";
     /// A granted memory-mapped I/O region.
-    MmioRegion = 3, release 7, "mmio-region";
+    MmioRegion = 3, release 8, "mmio-region";
     /// An interrupt handler registration.
     IrqRegistration = 4, release 0, "irq-registration";
     /// A pending or periodic timer.
-    Timer = 5, release 1, "timer";
+    Timer = 5, release 2, "timer";
     /// A device registered with a kernel device class.
-    DeviceRegistration = 6, release 3, "device-registration";
+    DeviceRegistration = 6, release 4, "device-registration";
     /// Queued deferred (batched) call work.
-    DeferredCall = 7, release 2, "deferred-call";
+    DeferredCall = 7, release 3, "deferred-call";
     /// A network packet buffer in flight.
-    PacketBuffer = 8, release 4, "packet-buffer";
+    PacketBuffer = 8, release 5, "packet-buffer";
     /// A block I/O request in flight.
-    BlockRequest = 9, release 5, "block-request";
+    BlockRequest = 9, release 6, "block-request";
+    /// A claimed PCI function (released with bus mastering off, before any
+    /// DMA buffer it could still write is freed).
+    PciDevice = 10, release 1, "pci-device";
 }
 
-const KIND_COUNT: usize = 10;
+const KIND_COUNT: usize = 11;
 
 impl fmt::Display for ObjectKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -120,6 +120,7 @@ fn release_order_follows_the_documented_ranking() {
     let released = table.drain_for_release();
     let expected = [
         ObjectKind::IrqRegistration,
+        ObjectKind::PciDevice,
         ObjectKind::Timer,
         ObjectKind::DeferredCall,
         ObjectKind::DeviceRegistration,

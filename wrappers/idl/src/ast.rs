@@ -282,6 +282,8 @@ handle_kinds! {
     Packet = "packet", "packet-buffer", 8;
     /// A block request in flight.
     BlockRequest = "block-request", "block-request", 9;
+    /// A claimed PCI function.
+    PciDevice = "pci-device", "pci-device", 10;
 }
 
 /// The type of an argument.

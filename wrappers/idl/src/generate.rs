@@ -29,6 +29,9 @@ use std::fmt::Write as _;
 /// Which side's code to emit.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Side {
+    /// What both sides share: numbers, enumerations, handle types, reply
+    /// structures and the operation tables.
+    Common,
     /// The extension's side: service calls, entry trait and dispatch.
     Extension,
     /// The kernel's side: service trait and dispatch, entry calls.
@@ -36,21 +39,26 @@ pub enum Side {
 }
 
 impl Side {
-    /// Both sides.
-    pub const ALL: [Side; 2] = [Side::Extension, Side::Kernel];
+    /// Every output file of an interface.
+    pub const ALL: [Side; 3] = [Side::Common, Side::Extension, Side::Kernel];
 
-    /// `extension` or `kernel`.
+    /// `common`, `extension` or `kernel`.
     pub fn name(self) -> &'static str {
         match self {
+            Side::Common => "common",
             Side::Extension => "extension",
             Side::Kernel => "kernel",
         }
     }
 
     /// The output file name for interface `interface`:
-    /// `INTERFACE_extension_side.rs` or `INTERFACE_kernel_side.rs`.
+    /// `INTERFACE_common.rs`, `INTERFACE_extension_side.rs` or
+    /// `INTERFACE_kernel_side.rs`.
     pub fn file_name(self, interface: &str) -> String {
-        format!("{}_{}_side.rs", snake(interface), self.name())
+        match self {
+            Side::Common => format!("{}_common.rs", snake(interface)),
+            _ => format!("{}_{}_side.rs", snake(interface), self.name()),
+        }
     }
 }
 
@@ -60,13 +68,25 @@ pub struct Options {
     /// Path of the function the extension side calls the kernel through:
     /// `fn(service: u64, message: &mut [u8]) -> Status`.
     pub kernel_call_path: String,
+    /// Path of the module that includes the interface's common file; both
+    /// sides `pub use` it. `{interface}` stands for the interface's name in
+    /// snake case.
+    pub common_path: String,
 }
 
 impl Default for Options {
     fn default() -> Self {
         Self {
             kernel_call_path: "extension_api::kernel_call".to_string(),
+            common_path: "extension_abi::interfaces::{interface}".to_string(),
         }
+    }
+}
+
+impl Options {
+    /// The common module's path for `interface`.
+    pub fn common_path_of(&self, interface: &str) -> String {
+        self.common_path.replace("{interface}", &snake(interface))
     }
 }
 
@@ -252,12 +272,14 @@ impl<'a> Generator<'a> {
 
     fn emit(mut self) -> String {
         let mut body = std::mem::take(&mut self.out);
-        self.emit_numbers();
-        self.emit_enums();
-        self.emit_handles();
-        self.emit_replies();
-        self.emit_tables();
         match self.side {
+            Side::Common => {
+                self.emit_numbers();
+                self.emit_enums();
+                self.emit_handles();
+                self.emit_replies();
+                self.emit_tables();
+            }
             Side::Extension => {
                 self.emit_service_calls();
                 self.emit_entry_trait();
@@ -266,12 +288,18 @@ impl<'a> Generator<'a> {
             Side::Kernel => {
                 self.emit_service_trait();
                 self.emit_service_dispatch();
-                self.emit_call_error();
                 self.emit_entry_calls();
             }
         }
         self.emit_helpers();
-        let imports: Vec<&str> = ["MessageReader", "MessageWriter", "Status"]
+        if self.side != Side::Common {
+            let _ = writeln!(
+                body,
+                "pub use {}::*;",
+                self.options.common_path_of(&self.interface.name)
+            );
+        }
+        let imports: Vec<&str> = ["MessageReader", "MessageWriter", "Status", "CallError"]
             .into_iter()
             .filter(|name| uses_word(&self.out, name))
             .collect();
@@ -1102,54 +1130,6 @@ impl<'a> Generator<'a> {
                 self.callee_function(operation, "S: Services + ?Sized", "&mut S");
             }
         }
-    }
-
-    fn emit_call_error(&mut self) {
-        if self.entries().is_empty() {
-            return;
-        }
-        self.line(
-            r#"/// Why a call into an extension gave no answer.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum CallError {
-    /// The extension failed during the call (a fault, a panic, a hang or a failed check); it is being recovered.
-    ExtensionFailed,
-    /// The extension is not running (stopped, recovering or given up).
-    NotRunning,
-    /// The extension answered with this status instead of `Status::Ok`.
-    Status(Status),
-    /// The extension's reply is too short or holds a value the interface does not allow.
-    BadReply,
-    /// An argument exceeds its declared limit (a buffer longer than its maximum); nothing was called.
-    BadArgument,
-}
-impl CallError {
-    /// Did the extension fail (rather than answer)?
-    pub fn is_extension_failure(self) -> bool {
-        matches!(self, CallError::ExtensionFailed)
-    }
-    /// The status code that stands for this error.
-    pub fn status(self) -> Status {
-        match self {
-            CallError::ExtensionFailed => Status::ExtensionFailed,
-            CallError::NotRunning => Status::NotRunning,
-            CallError::Status(status) => status,
-            CallError::BadReply | CallError::BadArgument => Status::BadMessage,
-        }
-    }
-}
-impl core::fmt::Display for CallError {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        match self {
-            CallError::ExtensionFailed => f.write_str("the extension failed"),
-            CallError::NotRunning => f.write_str("the extension is not running"),
-            CallError::Status(status) => write!(f, "the extension answered {}", status.name()),
-            CallError::BadReply => f.write_str("the extension's reply is malformed"),
-            CallError::BadArgument => f.write_str("an argument exceeds its limit"),
-        }
-    }
-}"#,
-        );
     }
 
     fn emit_entry_calls(&mut self) {

@@ -17,9 +17,10 @@ fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-/// (interface file, directory of its generated files), relative to the
-/// workspace.
-fn cases() -> Vec<(PathBuf, PathBuf)> {
+/// (interface file, directory of its generated files, options): the real
+/// interfaces with the default options, the fixture with its common module
+/// in the `idl-fixture` crate.
+fn cases() -> Vec<(PathBuf, PathBuf, Options)> {
     let mut cases = Vec::new();
     let interfaces = workspace().join("wrappers/interface");
     let mut files: Vec<PathBuf> = std::fs::read_dir(&interfaces)
@@ -29,11 +30,19 @@ fn cases() -> Vec<(PathBuf, PathBuf)> {
         .collect();
     files.sort();
     for file in files {
-        cases.push((file, workspace().join("wrappers/generated")));
+        cases.push((
+            file,
+            workspace().join("wrappers/generated"),
+            Options::default(),
+        ));
     }
     cases.push((
         Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/features.idl"),
         Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/snapshots"),
+        Options {
+            common_path: "crate::features_common".to_string(),
+            ..Options::default()
+        },
     ));
     cases
 }
@@ -67,11 +76,11 @@ fn generated_code_matches_the_checked_in_files() {
     let update = std::env::var_os("UPDATE_SNAPSHOTS").is_some_and(|value| value != "0");
     let mut stale = Vec::new();
     let mut compared = 0;
-    for (interface_file, directory) in cases() {
+    for (interface_file, directory, options) in cases() {
         let interface = parse_file(&interface_file).unwrap_or_else(|errors| panic!("{errors}"));
         for side in Side::ALL {
-            let text = generate(&interface, side, &Options::default())
-                .unwrap_or_else(|error| panic!("{error}"));
+            let text =
+                generate(&interface, side, &options).unwrap_or_else(|error| panic!("{error}"));
             let path = directory.join(side.file_name(&interface.name));
             let current = std::fs::read_to_string(&path).unwrap_or_default();
             compared += 1;
@@ -99,7 +108,7 @@ fn generated_code_matches_the_checked_in_files() {
 #[test]
 fn every_checked_in_generated_file_has_an_interface() {
     let mut expected: Vec<String> = Vec::new();
-    for (interface_file, _) in cases() {
+    for (interface_file, _, _) in cases() {
         let interface = parse_file(&interface_file).unwrap_or_else(|errors| panic!("{errors}"));
         for side in Side::ALL {
             expected.push(side.file_name(&interface.name));
