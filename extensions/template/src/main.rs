@@ -1,6 +1,9 @@
 //! `template`: the smallest useful extension, and the starting point for
-//! new ones. It counts the calls it gets and answers operation
-//! `EXTENSION_SPECIFIC` (0x100) with the new count.
+//! new ones (`cargo xtask new-extension NAME` copies it). It registers a
+//! character device `template0`: reading it returns a greeting with the
+//! instance's generation, writing to it counts the bytes, and control
+//! request 1 answers that count. It also answers operation
+//! `EXTENSION_SPECIFIC` (0x100) with the number of calls so far.
 //!
 //! Invariants: no `unsafe`; state is atomic (several threads may call in at
 //! once).
@@ -8,41 +11,106 @@
 #![no_main]
 #![forbid(unsafe_code)]
 
+use core::fmt::Write as _;
 use core::sync::atomic::{AtomicU64, Ordering};
-use extension_api::abi::operation::EXTENSION_SPECIFIC;
-use extension_api::{Extension, InitContext, Level, MessageReader, MessageWriter, Status};
+use extension_api::abi::EXTENSION_SPECIFIC;
+use extension_api::kernel::{self, DeviceClass, DeviceHandle};
+use extension_api::{Extension, InitContext, Level, Status};
+
+/// Control request: how many bytes were written so far.
+const CONTROL_BYTES_WRITTEN: u32 = 1;
 
 /// The extension's state: one instance per load.
 struct Template {
+    generation: u32,
     calls: AtomicU64,
+    bytes_written: AtomicU64,
 }
 
 impl Extension for Template {
     fn init(context: &InitContext) -> Result<Self, Status> {
+        kernel::register_device(DeviceClass::Character, "template0")?;
         extension_api::log(
             Level::Debug,
             format_args!("template: generation {} up", context.generation),
         );
         Ok(Template {
+            generation: context.generation,
             calls: AtomicU64::new(0),
+            bytes_written: AtomicU64::new(0),
         })
     }
 
-    fn handle(
-        &self,
-        operation: u64,
-        _request: &mut MessageReader<'_>,
-        reply: &mut MessageWriter<'_>,
-    ) -> Status {
+    fn handle_specific(&self, operation: u64, message: &mut [u8]) -> (Status, usize) {
         match operation {
             EXTENSION_SPECIFIC => {
                 let calls = self.calls.fetch_add(1, Ordering::Relaxed) + 1;
-                match reply.put_u64(calls) {
-                    Ok(()) => Status::Ok,
-                    Err(_) => Status::BadMessage,
+                match message.get_mut(..8) {
+                    Some(reply) => {
+                        reply.copy_from_slice(&calls.to_le_bytes());
+                        (Status::Ok, 8)
+                    }
+                    None => (Status::BadMessage, 0),
                 }
             }
-            _ => Status::UnknownOperation,
+            _ => (Status::UnknownOperation, 0),
+        }
+    }
+}
+
+/// Formats into a byte buffer (no heap needed).
+struct Cursor<'a> {
+    buffer: &'a mut [u8],
+    length: usize,
+}
+
+impl core::fmt::Write for Cursor<'_> {
+    fn write_str(&mut self, text: &str) -> core::fmt::Result {
+        let bytes = text.as_bytes();
+        let room = self.buffer.len() - self.length;
+        let count = bytes.len().min(room);
+        self.buffer[self.length..self.length + count].copy_from_slice(&bytes[..count]);
+        self.length += count;
+        Ok(())
+    }
+}
+
+/// The kernel's entry operations `template` answers: its character device.
+impl kernel::Entries for Template {
+    fn character_read(
+        &self,
+        _device: DeviceHandle,
+        length: u16,
+        data: &mut [u8],
+    ) -> Result<usize, Status> {
+        let limit = usize::from(length).min(data.len());
+        let mut cursor = Cursor {
+            buffer: &mut data[..limit],
+            length: 0,
+        };
+        let _ = writeln!(
+            cursor,
+            "hello from template, generation {}",
+            self.generation
+        );
+        Ok(cursor.length)
+    }
+
+    fn character_write(&self, _device: DeviceHandle, data: &[u8]) -> Result<u16, Status> {
+        self.bytes_written
+            .fetch_add(data.len() as u64, Ordering::Relaxed);
+        Ok(data.len() as u16)
+    }
+
+    fn character_control(
+        &self,
+        _device: DeviceHandle,
+        request: u32,
+        _argument: u64,
+    ) -> Result<u64, Status> {
+        match request {
+            CONTROL_BYTES_WRITTEN => Ok(self.bytes_written.load(Ordering::Relaxed)),
+            _ => Err(Status::Refused),
         }
     }
 }

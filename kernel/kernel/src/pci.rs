@@ -55,3 +55,41 @@ pub fn find(vendor_id: u16, device_id: u16) -> Option<&'static PciFunction> {
         .iter()
         .find(|f| f.vendor_id == vendor_id && f.device_id == device_id)
 }
+
+/// Reads `width` bytes (1, 2 or 4; `offset` aligned to it) of a function's
+/// configuration space.
+pub fn read_config(address: PciAddress, offset: u8, width: u8) -> u32 {
+    let dword = PortConfigSpace.read_u32(address, offset & !3);
+    let shift = u32::from(offset & 3) * 8;
+    match width {
+        1 => (dword >> shift) & 0xff,
+        2 => (dword >> shift) & 0xffff,
+        _ => dword,
+    }
+}
+
+/// Writes `width` bytes (1, 2 or 4; `offset` aligned to it) of a function's
+/// configuration space (a read-modify-write of the containing dword for
+/// narrower widths).
+pub fn write_config(address: PciAddress, offset: u8, width: u8, value: u32) {
+    let aligned = offset & !3;
+    let shift = u32::from(offset & 3) * 8;
+    let dword = match width {
+        1 | 2 => {
+            let mask = if width == 1 { 0xff } else { 0xffff } << shift;
+            let old = PortConfigSpace.read_u32(address, aligned);
+            (old & !mask) | ((value << shift) & mask)
+        }
+        _ => value,
+    };
+    PortConfigSpace.write_u32(address, aligned, dword);
+}
+
+/// Turns a function's bus mastering (DMA) on or off.
+pub fn set_bus_mastering(address: PciAddress, enabled: bool) {
+    if enabled {
+        pci_config::enable_bus_master(&mut PortConfigSpace, address);
+    } else {
+        pci_config::disable_bus_master(&mut PortConfigSpace, address);
+    }
+}

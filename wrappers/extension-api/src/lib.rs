@@ -2,53 +2,72 @@
 //! that connects an extension image to the kernel.
 //!
 //! An extension crate is `#![no_std]`, `#![no_main]` and
-//! `#![forbid(unsafe_code)]`; it implements [`Extension`] and names its type
-//! in [`extension!`], which emits the image's entry point, panic handler and
-//! state. Every call into the kernel goes through [`kernel_call`], the only
-//! function here that leaves the extension.
+//! `#![forbid(unsafe_code)]`; it implements [`Extension`] (and, for the
+//! entry operations it answers, the generated [`kernel::Entries`]) and
+//! names its type in [`extension!`], which emits the image's entry point,
+//! panic handler and state.
+//!
+//! - [`kernel`] is generated from `wrappers/interface/kernel.idl`: one safe
+//!   function per kernel service (`kernel::grant_memory`, ...), the
+//!   `Entries` trait and the typed handles. Adding a service means editing
+//!   the interface file only.
+//! - The rest is a thin layer over it: formatted logging, and device
+//!   access types ([`IoPorts`], [`Mmio`], [`DmaBuffer`], [`PciDevice`])
+//!   that check every offset against the grant they stand for.
 //!
 //! Invariants:
-//! - All `unsafe` an extension needs lives in this crate, in the runtime
+//! - All `unsafe` an extension needs lives in this crate: in the runtime
 //!   (turning the kernel's message pointer into a slice, calling the kernel
-//!   service entry) and in [`deliberate_fault`] (crashes on command).
-//! - Until the kernel has run [`abi::operation::INIT`], every kernel call
-//!   fails with [`Status::NotRunning`] instead of jumping through a null
-//!   pointer.
+//!   service entry), in [`device`] (volatile access to mapped device and
+//!   DMA memory, bounds-checked first) and in [`deliberate_fault`] (crashes
+//!   and hostile calls on command, for tests).
+//! - Until the kernel has run `init`, every kernel call fails with
+//!   [`Status::NotRunning`] instead of jumping through a null pointer.
 //! - The extension's heap is the region the kernel granted at init; an
 //!   allocation beyond it fails (the allocator reports out of memory).
 #![no_std]
 
 pub mod deliberate_fault;
+pub mod device;
 mod runtime;
 mod services;
 
+/// The generated wrappers of `kernel.idl`, extension side.
+pub mod kernel {
+    use crate as extension_api;
+    include!("../../generated/kernel_extension_side.rs");
+}
+
+pub use device::{DmaBuffer, IoPorts, Mmio, PciDevice};
 pub use extension_abi as abi;
 pub use extension_abi::{CrashKind, MessageReader, MessageWriter, Status};
+pub use kernel::{DeviceClass, DeviceHandle, Entries, Level};
 pub use runtime::{InitContext, dispatch, kernel_call, report_panic};
 pub use services::*;
 
 /// What an extension implements. One value is created by [`Extension::init`]
 /// per load of the image and shared by every thread that calls in, so
 /// mutable state needs interior mutability (atomics, `spin::Mutex`).
-pub trait Extension: Sync + Sized + 'static {
+///
+/// The kernel's entry operations (interrupt, timer, device classes, ...)
+/// arrive through the generated [`kernel::Entries`] methods; operations
+/// from [`abi::EXTENSION_SPECIFIC`] up go to [`Extension::handle_specific`].
+pub trait Extension: kernel::Entries + Sync + Sized + 'static {
     /// Set the extension up; runs once per load, before any other call.
     fn init(context: &InitContext) -> Result<Self, Status>;
 
-    /// Handle one operation from the kernel. `request` holds the arguments;
-    /// write results into `reply` (which may alias nothing else). Returns
-    /// the status and the number of reply bytes written.
-    fn handle(
-        &self,
-        operation: u64,
-        request: &mut MessageReader<'_>,
-        reply: &mut MessageWriter<'_>,
-    ) -> Status {
-        let _ = (operation, request, reply);
-        Status::UnknownOperation
+    /// Handles an operation of the extension's own (numbered from
+    /// [`abi::EXTENSION_SPECIFIC`]); `message` holds the request and takes
+    /// the reply. Returns the status and the reply's length. An extension
+    /// with its own interface file passes this to its generated
+    /// `dispatch`.
+    fn handle_specific(&self, operation: u64, message: &mut [u8]) -> (Status, usize) {
+        let _ = (operation, message);
+        (Status::UnknownOperation, 0)
     }
 
-    /// Does this extension carry out [`abi::operation::CRASH`] itself (in its
-    /// own code)? If not, the kernel crashes it from the outside.
+    /// Does this extension carry out the `crash` entry itself (in its own
+    /// code)? If not, the kernel crashes it from the outside.
     const IMPLEMENTS_CRASH: bool = false;
 }
 
@@ -60,6 +79,7 @@ pub trait Extension: Sync + Sized + 'static {
 /// #![no_main]
 /// #![forbid(unsafe_code)]
 /// struct Hello;
+/// impl extension_api::Entries for Hello {}
 /// impl extension_api::Extension for Hello {
 ///     fn init(_: &extension_api::InitContext) -> Result<Self, extension_api::Status> {
 ///         extension_api::log_info("hello");

@@ -6,7 +6,7 @@ use core::fmt::Write;
 use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use extension_abi::{
     ABI_VERSION, InitAnswer, InitArguments, KernelServiceEntry, MAX_MESSAGE_BYTES, MessageReader,
-    MessageWriter, Status, operation, service,
+    MessageWriter, Status, operation,
 };
 use linked_list_allocator::LockedHeap;
 
@@ -33,17 +33,26 @@ pub fn generation() -> u32 {
 /// Calls kernel service `service` with `message` (arguments in, results
 /// out, in place). Returns the status the kernel answered.
 pub fn kernel_call(service: u64, message: &mut [u8]) -> Status {
+    raw_kernel_call(service, message.as_mut_ptr() as u64, message.len() as u64)
+}
+
+/// Calls kernel service `service` with the message at `address`, `length`
+/// bytes long (not checked here: the kernel checks it).
+pub(crate) fn raw_kernel_call(service: u64, address: u64, length: u64) -> Status {
     let entry = KERNEL_SERVICE_ENTRY.load(Ordering::Acquire);
     if entry == 0 {
         return Status::NotRunning;
     }
     // SAFETY: `entry` is the kernel service entry the kernel handed over in
-    // INIT (checked non-zero above); it has the `KernelServiceEntry`
-    // signature by the ABI contract, and `message` is a valid, exclusively
-    // borrowed buffer for the duration of the call.
+    // INIT (checked non-zero above) and has the `KernelServiceEntry`
+    // signature by the ABI contract. The kernel treats the message as
+    // untrusted: it checks the range lies in this extension's memory and
+    // copies it with fault-tolerant probes, so no value of `address` and
+    // `length` is unsound on this side (a `kernel_call` passes an
+    // exclusively borrowed buffer).
     let code = unsafe {
         let function: KernelServiceEntry = core::mem::transmute(entry as usize);
-        function(service, message.as_mut_ptr(), message.len() as u64)
+        function(service, address as *mut u8, length)
     };
     Status::from_code(code).unwrap_or(Status::BadMessage)
 }
@@ -98,7 +107,7 @@ fn init<E: Extension>(state: &spin::Once<E>, message: &mut [u8]) -> Status {
         generation: arguments.generation,
         heap_size: arguments.heap_size,
     };
-    let extension = match E::init(&context) {
+    let extension = match <E as Extension>::init(&context) {
         Ok(extension) => extension,
         Err(status) => return status,
     };
@@ -121,24 +130,16 @@ fn handle<E: Extension>(extension: &E, operation: u64, message: &mut [u8]) -> (S
                 return (Status::BadMessage, 0);
             };
             for _ in 0..count {
-                let status = kernel_call(service::NULL, &mut []);
-                if status != Status::Ok {
+                if let Err(status) = crate::kernel::null_service() {
                     return (status, 0);
                 }
             }
             (Status::Ok, 0)
         }
-        _ => {
-            // Arguments are copied out first so the reply can reuse the
-            // buffer (small arguments only; larger ones are cut).
-            let mut arguments = [0u8; 256];
-            let length = message.len().min(arguments.len());
-            arguments[..length].copy_from_slice(&message[..length]);
-            let mut request = MessageReader::new(&arguments[..length]);
-            let mut reply = MessageWriter::new(message);
-            let status = extension.handle(operation, &mut request, &mut reply);
-            (status, reply.len())
+        operation if operation >= extension_abi::EXTENSION_SPECIFIC => {
+            extension.handle_specific(operation, message)
         }
+        _ => crate::kernel::dispatch(operation, message, extension),
     }
 }
 
@@ -150,7 +151,8 @@ pub fn report_panic(information: &core::panic::PanicInfo<'_>) -> ! {
         let _ = write!(text, " at {}:{}", location.file(), location.line());
     }
     let length = text.length;
-    let _ = kernel_call(service::PANIC, &mut text.bytes[..length]);
+    let text = core::str::from_utf8(&text.bytes[..length]).unwrap_or("(panic)");
+    let _ = crate::kernel::panic(text);
     // The kernel never returns from PANIC; if it did (no kernel yet), stop.
     loop {
         core::hint::spin_loop();

@@ -14,6 +14,36 @@ pub mod trap;
 
 use x86_64::instructions::port::Port;
 
+/// Reads an I/O port `width` bytes wide (1, 2 or 4), zero-extended. Only
+/// for ports the caller has checked it may use (an extension's
+/// reservation, never the kernel's own ports).
+pub fn port_read(port: u16, width: u8) -> u32 {
+    // SAFETY: reading a device register has no memory-safety effect on the
+    // kernel; the caller checked the port is granted.
+    unsafe {
+        match width {
+            1 => u32::from(Port::<u8>::new(port).read()),
+            2 => u32::from(Port::<u16>::new(port).read()),
+            _ => Port::<u32>::new(port).read(),
+        }
+    }
+}
+
+/// Writes the low `width` bytes (1, 2 or 4) of `value` to an I/O port (see
+/// [`port_read`] for who may call it).
+pub fn port_write(port: u16, width: u8, value: u32) {
+    // SAFETY: as in `port_read`: the port is one the caller checked is
+    // granted, and port I/O does not touch kernel memory (devices that DMA
+    // are reached through their PCI claim, which controls bus mastering).
+    unsafe {
+        match width {
+            1 => Port::<u8>::new(port).write(value as u8),
+            2 => Port::<u16>::new(port).write(value as u16),
+            _ => Port::<u32>::new(port).write(value),
+        }
+    }
+}
+
 /// Are maskable interrupts enabled on this CPU?
 pub fn interrupts_enabled() -> bool {
     x86_64::instructions::interrupts::are_enabled()

@@ -85,6 +85,26 @@ pub fn allocate_zeroed() -> Option<u64> {
     Some(frame)
 }
 
+/// Allocates `count` physically contiguous, zeroed frames (for DMA);
+/// returns the first one's physical address.
+pub fn allocate_contiguous_zeroed(count: usize) -> Option<u64> {
+    let first = FRAMES.lock().as_mut()?.allocate_contiguous(count, 1)?;
+    // SAFETY: the frames were just allocated to us and RAM is
+    // identity-mapped.
+    unsafe { core::ptr::write_bytes(first as *mut u8, 0, count * FRAME_SIZE as usize) };
+    Some(first)
+}
+
+/// Returns `count` contiguous frames from `first`. A double free is a
+/// kernel bug.
+pub fn free_contiguous(first: u64, count: usize) {
+    if let Some(allocator) = FRAMES.lock().as_mut()
+        && let Err(error) = allocator.free_contiguous(first, count)
+    {
+        panic!("freeing frames {first:#x} (+{count}): {error:?}");
+    }
+}
+
 /// Returns a frame to the allocator. A double free is a kernel bug.
 pub fn free(frame: u64) {
     if let Some(allocator) = FRAMES.lock().as_mut()

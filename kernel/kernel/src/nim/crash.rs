@@ -98,14 +98,14 @@ pub fn crash(slot: Slot, kind: CrashKind) -> Result<(), NimError> {
     let implements_crash = EXTENSIONS.lock()[slot]
         .as_ref()
         .is_some_and(|record| record.implements_crash);
-    let mut request = [0u8; 12];
-    request[..4].copy_from_slice(&(kind as u32).to_le_bytes());
     let target = match implements_crash {
         true => Target::Extension,
         false => Target::KernelRoutine(crash_routine as *const () as u64),
     };
     let address = target_address(kind, slot, !implements_crash);
-    request[4..].copy_from_slice(&address.to_le_bytes());
+    let Some(code) = super::interface::kernel::CrashKind::from_code(kind as u32) else {
+        return Err(NimError::Refused(extension_abi::Status::BadMessage));
+    };
     CURRENT_SERVICE_ENTRY.store(
         match state.is_isolated() {
             true => super::xpc::kernel_service_trampoline as *const () as u64,
@@ -114,17 +114,10 @@ pub fn crash(slot: Slot, kind: CrashKind) -> Result<(), NimError> {
         Ordering::Relaxed,
     );
     let generation = state.generation.load(Ordering::Acquire);
-    match super::call_target(
-        slot,
-        generation,
-        State::Running,
-        target,
-        extension_abi::operation::CRASH,
-        &request,
-        &mut [],
-    ) {
-        Err(NimError::ExtensionFailed) => Ok(()),
-        Ok((status, _)) => Err(NimError::Refused(status)),
-        Err(error) => Err(error),
+    let mut transport = super::interface::transport_to(slot, generation, State::Running, target);
+    match super::interface::kernel::crash(&mut transport, code, address) {
+        Err(extension_abi::CallError::ExtensionFailed) => Ok(()),
+        Ok(()) => Err(NimError::Refused(extension_abi::Status::Ok)),
+        Err(error) => Err(super::interface::nim_error(error, state.state())),
     }
 }

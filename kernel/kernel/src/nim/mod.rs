@@ -20,6 +20,7 @@
 pub mod crash;
 pub mod domain;
 pub mod fault;
+pub mod interface;
 pub mod recovery;
 pub mod services;
 pub mod shell_commands;
@@ -31,9 +32,7 @@ use alloc::vec::Vec;
 use core::fmt;
 use core::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, AtomicU64, Ordering};
 use domain::DomainMemory;
-use extension_abi::{
-    InitAnswer, InitArguments, MAX_MESSAGE_BYTES, MessageReader, MessageWriter, Status,
-};
+use extension_abi::{MAX_MESSAGE_BYTES, Status};
 use object_tracker::{ExtensionId, Generation, ObjectTable};
 use restart_policy::{FaultLog, FaultRecord, RestartPolicy, RestartSupervisor};
 use services::TrackedObject;
@@ -412,38 +411,29 @@ pub(crate) fn start_instance(slot: Slot, generation: u32) -> Result<(), NimError
         record.memory = Some(memory);
     }
     // Init runs like any call, but while the slot is still loading.
-    let arguments = InitArguments {
-        abi_version: extension_abi::ABI_VERSION,
-        generation,
-        kernel_service_entry: match mode {
-            Mode::Isolated => xpc::kernel_service_trampoline as *const () as u64,
-            Mode::Native => services::native_service_entry as *const () as u64,
-        },
-        heap_base,
-        heap_size: domain::HEAP_PAGES * 4096,
+    let service_entry = match mode {
+        Mode::Isolated => xpc::kernel_service_trampoline as *const () as u64,
+        Mode::Native => services::native_service_entry as *const () as u64,
     };
-    let mut request = [0u8; InitArguments::ENCODED_LEN];
-    let _ = arguments.encode(&mut MessageWriter::new(&mut request));
-    let mut reply = [0u8; InitAnswer::ENCODED_LEN];
-    let result = call_in_state(
-        slot,
+    let result = interface::kernel::init(
+        &mut interface::transport(slot, generation, State::Loading),
+        extension_abi::ABI_VERSION,
         generation,
-        State::Loading,
-        extension_abi::operation::INIT,
-        &request,
-        &mut reply,
+        service_entry,
+        heap_base,
+        domain::HEAP_PAGES * 4096,
     );
     let answer = match result {
-        Ok((Status::Ok, _)) => InitAnswer::decode(&mut MessageReader::new(&reply)).ok(),
-        Ok((status, _)) => {
-            log::warn!("nim: init of slot {slot} answered {}", status.name());
-            None
+        Ok(answer) => answer,
+        Err(extension_abi::CallError::ExtensionFailed) => return Err(NimError::ExtensionFailed),
+        Err(extension_abi::CallError::NotRunning) => {
+            return Err(NimError::NotRunning(state.state()));
         }
-        Err(error) => return Err(error),
-    };
-    let Some(answer) = answer else {
-        discard_instance(slot);
-        return Err(NimError::Refused(Status::BadMessage));
+        Err(error) => {
+            log::warn!("nim: init of slot {slot} failed: {error}");
+            discard_instance(slot);
+            return Err(NimError::Refused(error.status()));
+        }
     };
     if answer.abi_version != extension_abi::ABI_VERSION {
         discard_instance(slot);
@@ -521,7 +511,9 @@ fn call_in_state(
     )
 }
 
-/// The one path into an extension (kernel → extension XPC).
+/// A kernel → extension call with separate request and reply buffers (for
+/// tests and benchmarks that speak raw operation numbers); see
+/// [`call_in_place`].
 pub(crate) fn call_target(
     slot: Slot,
     generation: u32,
@@ -531,64 +523,79 @@ pub(crate) fn call_target(
     request: &[u8],
     reply: &mut [u8],
 ) -> Result<(Status, usize), NimError> {
+    let length = request.len().max(reply.len());
+    if length > MAX_MESSAGE_BYTES {
+        return Err(NimError::Refused(Status::BadMessage));
+    }
+    // Small messages use a small buffer: zeroing 4 KiB per call would
+    // dominate the cost of a null call.
+    let mut small = [0u8; 64];
+    let mut large;
+    let buffer: &mut [u8] = if length <= small.len() {
+        &mut small[..length]
+    } else {
+        large = [0u8; MAX_MESSAGE_BYTES];
+        &mut large[..length]
+    };
+    buffer[..request.len()].copy_from_slice(request);
+    let (status, count) = call_in_place(slot, generation, required, target, operation, buffer)?;
+    let count = count.min(reply.len());
+    reply[..count].copy_from_slice(&buffer[..count]);
+    Ok((status, count))
+}
+
+/// The one path into an extension (kernel → extension XPC): calls
+/// `operation` of instance `generation` of `slot` (which must be in state
+/// `required`) with `message` in place: the request on the way in, the
+/// reply (its length returned, at most `message.len()`) on the way out.
+pub(crate) fn call_in_place(
+    slot: Slot,
+    generation: u32,
+    required: State,
+    target: Target,
+    operation: u64,
+    message: &mut [u8],
+) -> Result<(Status, usize), NimError> {
     let state = &SLOTS[slot];
     if state.state() != required || state.generation.load(Ordering::Acquire) != generation {
         return Err(NimError::NotRunning(state.state()));
     }
-    if request.len() > MAX_MESSAGE_BYTES || reply.len() > MAX_MESSAGE_BYTES {
+    if message.len() > MAX_MESSAGE_BYTES {
         return Err(NimError::Refused(Status::BadMessage));
     }
     let entry = match target {
         Target::Extension => state.entry.load(Ordering::Acquire),
         Target::KernelRoutine(address) => address,
     };
-    let length = request.len().max(reply.len());
+    let length = message.len();
     let alive =
         || state.state() == required && state.generation.load(Ordering::Acquire) == generation;
     if !state.is_isolated() {
+        // Native: the extension works on the kernel's buffer directly.
         let mut frame =
             xpc::XpcFrame::new(xpc::Crossing::KernelToExtension, slot as u16, generation, 0);
-        // Small messages use a small buffer: zeroing 4 KiB per call would
-        // dominate the cost of a native call.
-        let mut small = [0u8; 64];
-        let mut large;
-        let buffer: &mut [u8] = if length <= small.len() {
-            &mut small[..length]
-        } else {
-            large = [0u8; MAX_MESSAGE_BYTES];
-            &mut large[..length]
-        };
-        buffer[..request.len()].copy_from_slice(request);
         let outcome = xpc::call_entry(
             &mut frame,
             entry,
             operation,
-            buffer.as_mut_ptr() as u64,
+            message.as_mut_ptr() as u64,
             length as u64,
             0,
             alive,
         )
         .ok_or(NimError::NotRunning(state.state()))?;
-        let reply_room = reply.len().min(length);
-        return finish_call(
-            outcome,
-            |count| {
-                reply[..count].copy_from_slice(&buffer[..count]);
-                true
-            },
-            reply_room,
-        );
+        return finish_call(outcome, |_| true, length);
     }
     // Isolated: a stack of the domain, the message at its top.
     let (stack, stack_top) = acquire_stack(slot, generation)?;
     let message_size = (length as u64).div_ceil(16) * 16;
-    let message = stack_top - message_size;
-    // SAFETY: [message, stack_top) lies in a mapped stack of this instance
-    // that this call owns (acquired above, or below the caller's own stack
-    // pointer for a nested call); the probe reports a fault instead of
-    // crashing if it is not mapped after all.
+    let domain_message = stack_top - message_size;
+    // SAFETY: [domain_message, stack_top) lies in a mapped stack of this
+    // instance that this call owns (acquired above, or below the caller's
+    // own stack pointer for a nested call); the probe reports a fault
+    // instead of crashing if it is not mapped after all.
     let copied = unsafe {
-        crate::arch::fixup::probe_copy(message as *mut u8, request.as_ptr() as u64, request.len())
+        crate::arch::fixup::probe_copy(domain_message as *mut u8, message.as_ptr() as u64, length)
     };
     if copied.is_err() {
         release_stack(slot, generation, stack);
@@ -605,24 +612,24 @@ pub(crate) fn call_target(
         &mut frame,
         entry,
         operation,
-        message,
+        domain_message,
         length as u64,
-        message - 16,
+        domain_message - 16,
         alive,
     );
-    let reply_room = reply.len().min(length);
-    let reply_pointer = reply.as_mut_ptr();
+    let reply_pointer = message.as_mut_ptr();
     let result = match outcome {
         None => Err(NimError::NotRunning(state.state())),
         Some(outcome) => finish_call(
             outcome,
             |count| {
-                // SAFETY: `reply` has room for `count` bytes; the source is
-                // the message area, which the probe may find unmapped (the
-                // instance failed meanwhile).
-                unsafe { crate::arch::fixup::probe_copy(reply_pointer, message, count) }.is_ok()
+                // SAFETY: `message` has room for `count` bytes; the source
+                // is the domain's message area, which the probe may find
+                // unmapped (the instance failed meanwhile).
+                unsafe { crate::arch::fixup::probe_copy(reply_pointer, domain_message, count) }
+                    .is_ok()
             },
-            reply_room,
+            length,
         ),
     };
     release_stack(slot, generation, stack);

@@ -1,11 +1,20 @@
 //! Kernel services an extension may call, and the kernel objects they hand
 //! out (tracked per instance, under handles that carry its generation).
 //!
+//! Every service runs through the generated dispatch of `kernel.idl`
+//! (`super::interface::kernel::dispatch`), which decodes and checks the
+//! message; [`ServiceCall`] implements the services themselves.
+//!
 //! Invariants:
 //! - An isolated caller's message is checked (it must lie in the caller's
 //!   own region and fit [`MAX_MESSAGE_BYTES`]) and copied in before any
-//!   service reads it, and copied back after; a bad message is a fault of
-//!   the extension (`wrapper-check-failed`), never a kernel fault.
+//!   service reads it, and copied back after.
+//! - A failed check — a message outside the caller's region, a malformed
+//!   message, or a handle that is not live, of the right kind and of the
+//!   caller's generation — is a fault of the isolated extension
+//!   (`wrapper-check-failed`, recovered under its policy), never a kernel
+//!   fault. A well-formed request the kernel declines is answered with a
+//!   status (`refused`, `no-resources`).
 //! - Every object a service creates is recorded in the instance's object
 //!   table before the service returns its handle; recovery releases what is
 //!   recorded, in the table's release order.
@@ -13,17 +22,26 @@
 //!   while the service ran (another thread faulted, or it was unloaded),
 //!   the call is unwound instead.
 
+use super::interface::{self, kernel as wrappers};
 use super::xpc::{self, Crossing, XpcFrame};
 use super::{EXTENSIONS, SLOTS, Slot, domain};
 use crate::arch::percpu::this_cpu;
+use crate::memory::paging::{self, PageRights};
 use crate::sched::sync::IrqSpinlock;
+use alloc::collections::VecDeque;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
-use core::sync::atomic::Ordering;
-use device_table::{Device, DeviceClass, DeviceId};
-use extension_abi::{MAX_MESSAGE_BYTES, MessageReader, MessageWriter, Status, operation, service};
+use core::sync::atomic::{AtomicU64, Ordering};
+use device_table::{Device, DeviceError, DeviceId};
+use extension_abi::{MAX_MESSAGE_BYTES, Status};
 use object_tracker::{ObjectHandle, ObjectKind};
+use pci_config::PciAddress;
 use restart_policy::FaultKind;
+use wrappers::{
+    AccessWidth, AllocateDmaReply, BarKind, ClaimPciDeviceReply, DeviceClass, DeviceHandle,
+    DmaBufferHandle, GrantMemoryReply, InterruptHandle, IoPortsHandle, Level, MapMmioReply,
+    MemoryHandle, MmioHandle, PciDeviceHandle, ReadPciBarReply, TimerHandle,
+};
 
 /// A kernel object held by an extension instance.
 #[derive(Debug)]
@@ -58,6 +76,31 @@ pub enum TrackedObject {
     Device {
         /// Its id there.
         id: DeviceId,
+        /// The kernel's face of it.
+        device: Arc<ExtensionDevice>,
+    },
+    /// A claimed PCI function.
+    PciDevice {
+        /// Where it is.
+        address: PciAddress,
+        /// Its index in the boot-time enumeration.
+        index: usize,
+    },
+    /// A BAR mapped uncached into the instance's region.
+    Mmio {
+        /// First address.
+        address: u64,
+        /// Pages.
+        pages: u64,
+    },
+    /// A physically contiguous DMA buffer mapped in the instance's region.
+    DmaBuffer {
+        /// First address.
+        address: u64,
+        /// Physical address of the first byte.
+        physical: u64,
+        /// Pages.
+        pages: u64,
     },
 }
 
@@ -70,6 +113,9 @@ impl TrackedObject {
             TrackedObject::Interrupt { .. } => ObjectKind::IrqRegistration,
             TrackedObject::Timer { .. } => ObjectKind::Timer,
             TrackedObject::Device { .. } => ObjectKind::DeviceRegistration,
+            TrackedObject::PciDevice { .. } => ObjectKind::PciDevice,
+            TrackedObject::Mmio { .. } => ObjectKind::MmioRegion,
+            TrackedObject::DmaBuffer { .. } => ObjectKind::DmaBuffer,
         }
     }
 }
@@ -87,14 +133,22 @@ const KERNEL_PORTS: [(u16, u16); 8] = [
 ];
 /// ISA lines the kernel keeps (timer, cascade, console).
 const KERNEL_LINES: [u8; 3] = [0, 2, 4];
+/// Largest DMA buffer, in pages (256 KiB).
+const MAX_DMA_PAGES: u64 = 64;
+/// Frames kept per network device until the network stack takes them.
+const RECEIVE_QUEUE_FRAMES: usize = 256;
 
 /// Which instance handles each ISA interrupt line.
 static INTERRUPT_OWNERS: IrqSpinlock<[Option<(Slot, u32)>; 16]> = IrqSpinlock::new([None; 16]);
 /// Granted port ranges: (first, count, slot).
 static PORT_GRANTS: IrqSpinlock<Vec<(u16, u16, Slot)>> = IrqSpinlock::new(Vec::new());
+/// Claimed PCI functions: (index in the enumeration, slot).
+static PCI_CLAIMS: IrqSpinlock<Vec<(usize, Slot)>> = IrqSpinlock::new(Vec::new());
 
 /// Service calls handled.
-pub static SERVICE_CALLS: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
+pub static SERVICE_CALLS: AtomicU64 = AtomicU64::new(0);
+/// Failed wrapper checks (each one a fault of an isolated extension).
+pub static FAILED_CHECKS: AtomicU64 = AtomicU64::new(0);
 
 /// Who is calling: the innermost kernel → extension frame.
 fn caller() -> Option<(Slot, u32)> {
@@ -137,6 +191,16 @@ extern "C" fn kernel_service_dispatch(
     status as u64
 }
 
+/// Is `[address, address + length)` inside the region `[region, region +
+/// size)`? (No overflow: the end is computed checked.)
+pub fn range_is_inside(address: u64, length: u64, region: u64, size: u64) -> bool {
+    let (Some(end), Some(region_end)) = (address.checked_add(length), region.checked_add(size))
+    else {
+        return false;
+    };
+    address >= region && end <= region_end
+}
+
 fn isolated_service(
     slot: Slot,
     generation: u32,
@@ -146,22 +210,34 @@ fn isolated_service(
     extension_stack: u64,
 ) -> Status {
     SERVICE_CALLS.fetch_add(1, Ordering::Relaxed);
-    let region = domain::region_base(slot);
-    let length = length as usize;
     // The caller broke the contract: its fault, recorded as such; the
     // return path then unwinds the call.
-    let refuse = |kind: FaultKind, address: Option<u64>| {
+    let fail = |kind: FaultKind, address: Option<u64>, reason: &str| {
+        if kind == FaultKind::WrapperCheckFailed {
+            FAILED_CHECKS.fetch_add(1, Ordering::Relaxed);
+            log::warn!(
+                "nim: {} generation {generation}: wrapper check failed in service {service}: {reason}",
+                extension_name(slot)
+            );
+        }
         let return_address = crate::arch::fixup::probe_read_u64(extension_stack).unwrap_or(0);
         super::fault::extension_failed_in_service(slot, generation, kind, return_address, address);
         Status::Refused
     };
-    let in_region = message >= region
-        && message
-            .checked_add(length as u64)
-            .is_some_and(|end| end <= region + crate::memory::paging::EXTENSION_REGION_SIZE);
-    if length > MAX_MESSAGE_BYTES || (length > 0 && !in_region) {
-        return refuse(FaultKind::WrapperCheckFailed, Some(message));
+    let in_region = range_is_inside(
+        message,
+        length,
+        domain::region_base(slot),
+        paging::EXTENSION_REGION_SIZE,
+    );
+    if length > MAX_MESSAGE_BYTES as u64 || (length > 0 && !in_region) {
+        return fail(
+            FaultKind::WrapperCheckFailed,
+            Some(message),
+            "the message is not inside the caller's region",
+        );
     }
+    let length = length as usize;
     // Small messages use a small buffer (zeroing 4 KiB per call would
     // dominate a null service call).
     let mut small = [0u8; 64];
@@ -179,14 +255,16 @@ fn isolated_service(
         _ => unsafe { crate::arch::fixup::probe_copy(copy.as_mut_ptr(), message, length) }.is_ok(),
     };
     if !copied {
-        return refuse(FaultKind::WrapperCheckFailed, Some(message));
+        return fail(
+            FaultKind::WrapperCheckFailed,
+            Some(message),
+            "the message is not mapped",
+        );
     }
-    if service == service::PANIC {
-        let text = core::str::from_utf8(copy).unwrap_or("(not UTF-8)");
-        log::warn!("nim: slot {slot} generation {generation} panicked: {text}");
-        return refuse(FaultKind::Panic, None);
+    let (status, failure) = run_service(slot, generation, service, copy);
+    if let Some(failure) = failure {
+        return fail(failure.kind(), Some(message), failure.reason());
     }
-    let status = dispatch(slot, generation, service, copy);
     if length > 0 {
         // SAFETY: the destination was checked to lie in the caller's region;
         // the probe turns an unmapped page into an error.
@@ -212,167 +290,641 @@ pub extern "C" fn native_service_entry(service: u64, message: *mut u8, length: u
         // an unisolated kernel): it passes a buffer of `length` bytes.
         _ => unsafe { core::slice::from_raw_parts_mut(message, length as usize) },
     };
-    if service == service::PANIC {
-        let text = core::str::from_utf8(bytes).unwrap_or("(not UTF-8)");
-        panic!("extension in slot {slot} (native) panicked: {text}");
+    let (status, failure) = run_service(slot, generation, service, bytes);
+    match failure {
+        // Native mode has no recovery: a panic stops the kernel, as it
+        // would in an unisolated kernel.
+        Some(Failure::Panicked) => panic!("extension in slot {slot} (native) panicked"),
+        Some(failure) => {
+            FAILED_CHECKS.fetch_add(1, Ordering::Relaxed);
+            log::warn!(
+                "nim: {} (native): wrapper check failed in service {service}: {}",
+                extension_name(slot),
+                failure.reason()
+            );
+            match failure {
+                Failure::MalformedMessage => Status::BadMessage as u64,
+                _ => Status::Refused as u64,
+            }
+        }
+        None => status as u64,
     }
-    dispatch(slot, generation, service, bytes) as u64
 }
 
-fn reply_u64(message: &mut [u8], value: u64) -> Status {
-    match MessageWriter::new(message).put_u64(value) {
-        Ok(()) => Status::Ok,
-        Err(_) => Status::BadMessage,
+/// Why a service call ends the calling instance.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Failure {
+    /// The extension reported a panic.
+    Panicked,
+    /// The message does not decode (the generated checks refused it).
+    MalformedMessage,
+    /// A handle is not live, not of the right kind, or of another
+    /// generation.
+    BadHandle,
+    /// An offset or length reaches outside the object it names.
+    OutOfRange,
+}
+
+impl Failure {
+    fn kind(self) -> FaultKind {
+        match self {
+            Failure::Panicked => FaultKind::Panic,
+            _ => FaultKind::WrapperCheckFailed,
+        }
+    }
+
+    fn reason(self) -> &'static str {
+        match self {
+            Failure::Panicked => "panicked",
+            Failure::MalformedMessage => "malformed message",
+            Failure::BadHandle => "a handle that is stale, forged or of the wrong kind",
+            Failure::OutOfRange => "an offset or length outside its object",
+        }
     }
 }
 
 /// Runs one service for instance `slot`/`generation` on a kernel copy of
-/// its message.
-fn dispatch(slot: Slot, generation: u32, service: u64, message: &mut [u8]) -> Status {
-    let mut reader = MessageReader::new(message);
-    match service {
-        service::NULL => Status::Ok,
-        service::LOG => {
-            let Ok(level) = reader.u8() else {
-                return Status::BadMessage;
+/// its message (or, native, the message itself): the status to answer, or
+/// why the instance must fail instead.
+fn run_service(
+    slot: Slot,
+    generation: u32,
+    service: u64,
+    message: &mut [u8],
+) -> (Status, Option<Failure>) {
+    let mut call = ServiceCall {
+        slot,
+        generation,
+        failure: None,
+    };
+    let status = wrappers::dispatch(service, message, &mut call);
+    let failure = match (call.failure, status) {
+        (Some(failure), _) => Some(failure),
+        (None, Status::BadMessage) => Some(Failure::MalformedMessage),
+        (None, _) => None,
+    };
+    (status, failure)
+}
+
+/// One service call of one instance: implements the generated `Services`.
+/// Implementations never answer `Status::BadMessage` themselves (the
+/// dispatch's own answer for a malformed message); a failed check sets
+/// `failure`.
+struct ServiceCall {
+    slot: Slot,
+    generation: u32,
+    failure: Option<Failure>,
+}
+
+impl ServiceCall {
+    /// Records a failed check; the answer is irrelevant (the call unwinds).
+    fn fail(&mut self, failure: Failure) -> Status {
+        self.failure.get_or_insert(failure);
+        Status::Refused
+    }
+
+    /// Takes the object `bits` names out of the table (it must be live, of
+    /// `kind` and of this generation).
+    fn take(&mut self, bits: u64, kind: ObjectKind) -> Result<TrackedObject, Status> {
+        let object = {
+            let mut extensions = EXTENSIONS.lock();
+            let Some(record) = extensions[self.slot].as_mut() else {
+                return Err(Status::NotRunning);
             };
-            let text = core::str::from_utf8(reader.rest()).unwrap_or("(not UTF-8)");
-            let level = match level {
-                1 => log::Level::Error,
-                2 => log::Level::Warn,
-                3 => log::Level::Info,
-                4 => log::Level::Debug,
-                _ => log::Level::Trace,
+            record.objects.remove(ObjectHandle::from_bits(bits), kind)
+        };
+        object.map_err(|_| self.fail(Failure::BadHandle))
+    }
+
+    /// Looks the object `bits` names up and applies `read` to it.
+    fn with<R>(
+        &mut self,
+        bits: u64,
+        kind: ObjectKind,
+        read: impl FnOnce(&TrackedObject) -> Option<R>,
+    ) -> Result<R, Status> {
+        let found = {
+            let extensions = EXTENSIONS.lock();
+            let Some(record) = extensions[self.slot].as_ref() else {
+                return Err(Status::NotRunning);
             };
-            let name = extension_name(slot);
-            log::log!(target: "extension", level, "{name}: {text}");
-            Status::Ok
-        }
-        service::YIELD => {
-            if crate::sched::sync::may_block() {
-                crate::sched::yield_now();
-            }
-            Status::Ok
-        }
-        service::SLEEP => {
-            let Ok(milliseconds) = reader.u64() else {
-                return Status::BadMessage;
-            };
-            match crate::sched::sleep_ms(milliseconds.min(60_000)) {
-                Ok(()) => Status::Ok,
-                Err(_) => Status::Refused,
-            }
-        }
-        service::UPTIME => reply_u64(message, crate::time::uptime_us() / 1000),
-        service::CALL_BACK => {
-            let (Ok(operation), Ok(argument)) = (reader.u64(), reader.u64()) else {
-                return Status::BadMessage;
-            };
-            if operation < extension_abi::operation::EXTENSION_SPECIFIC
-                && operation != extension_abi::operation::NULL
-            {
-                return Status::Refused;
-            }
-            let state = SLOTS[slot].state();
-            let result = super::call_target(
-                slot,
-                generation,
-                state,
-                super::Target::Extension,
-                operation,
-                &argument.to_le_bytes(),
-                &mut [0u8; 8],
-            );
-            let status = match result {
-                Ok((status, _)) => status,
-                Err(super::NimError::ExtensionFailed) => Status::ExtensionFailed,
-                Err(_) => Status::NotRunning,
-            };
-            reply_u64(message, status as u64)
-        }
-        service::GRANT_MEMORY => grant_memory(slot, generation, &mut reader).map_or_else(
-            |status| status,
-            |(handle, address)| {
-                let mut writer = MessageWriter::new(message);
-                match (writer.put_u64(handle.to_bits()), writer.put_u64(address)) {
-                    (Ok(()), Ok(())) => Status::Ok,
-                    _ => Status::BadMessage,
-                }
+            record
+                .objects
+                .get(ObjectHandle::from_bits(bits), kind)
+                .ok()
+                .and_then(read)
+        };
+        found.ok_or_else(|| self.fail(Failure::BadHandle))
+    }
+
+    fn release(&mut self, bits: u64, kind: ObjectKind) -> Result<(), Status> {
+        let object = self.take(bits, kind)?;
+        release_object(self.slot, object);
+        Ok(())
+    }
+
+    fn io_ports(&mut self, handle: IoPortsHandle) -> Result<(u16, u16), Status> {
+        self.with(handle.0, ObjectKind::IoPortRange, |object| match object {
+            TrackedObject::IoPorts { first, count } => Some((*first, *count)),
+            _ => None,
+        })
+    }
+
+    fn pci(&mut self, handle: PciDeviceHandle) -> Result<(PciAddress, usize), Status> {
+        self.with(handle.0, ObjectKind::PciDevice, |object| match object {
+            TrackedObject::PciDevice { address, index } => Some((*address, *index)),
+            _ => None,
+        })
+    }
+
+    fn line(&mut self, handle: InterruptHandle) -> Result<u8, Status> {
+        self.with(
+            handle.0,
+            ObjectKind::IrqRegistration,
+            |object| match object {
+                TrackedObject::Interrupt { line } => Some(*line),
+                _ => None,
             },
-        ),
-        service::REQUEST_IO_PORTS => {
-            let (Ok(first), Ok(count)) = (reader.u16(), reader.u16()) else {
-                return Status::BadMessage;
-            };
-            match request_ports(slot, first, count) {
-                Ok(handle) => reply_u64(message, handle.to_bits()),
-                Err(status) => status,
+        )
+    }
+
+    fn device(&mut self, handle: DeviceHandle) -> Result<Arc<ExtensionDevice>, Status> {
+        self.with(
+            handle.0,
+            ObjectKind::DeviceRegistration,
+            |object| match object {
+                TrackedObject::Device { device, .. } => Some(device.clone()),
+                _ => None,
+            },
+        )
+    }
+
+    /// Reserves `pages` pages (and a guard page) of the instance's grant
+    /// area.
+    fn grant_area(&self, pages: u64) -> Result<u64, Status> {
+        let region = domain::region_base(self.slot);
+        let limit = region + domain::GRANTS_OFFSET + domain::MAX_GRANT_PAGES * 4096;
+        let address = SLOTS[self.slot]
+            .grant_next
+            .fetch_add((pages + 1) * 4096, Ordering::AcqRel);
+        if address + pages * 4096 > limit {
+            return Err(Status::NoResources);
+        }
+        Ok(address)
+    }
+}
+
+/// Checks that an access of `width` at `offset` fits `size` bytes and is
+/// aligned to its width.
+fn access_fits(offset: u64, width: AccessWidth, size: u64) -> bool {
+    let bytes = u64::from(width.code());
+    offset.is_multiple_of(bytes) && offset.checked_add(bytes).is_some_and(|end| end <= size)
+}
+
+impl wrappers::Services for ServiceCall {
+    fn log(&mut self, level: Level, text: &str) -> Result<(), Status> {
+        let level = match level {
+            Level::Error => log::Level::Error,
+            Level::Warn => log::Level::Warn,
+            Level::Info => log::Level::Info,
+            Level::Debug => log::Level::Debug,
+            Level::Trace => log::Level::Trace,
+        };
+        let name = extension_name(self.slot);
+        log::log!(target: "extension", level, "{name}: {text}");
+        Ok(())
+    }
+
+    fn panic(&mut self, text: &str) -> Result<(), Status> {
+        log::warn!(
+            "nim: {} generation {} panicked: {text}",
+            extension_name(self.slot),
+            self.generation
+        );
+        Err(self.fail(Failure::Panicked))
+    }
+
+    fn yield_now(&mut self) -> Result<(), Status> {
+        if crate::sched::sync::may_block() {
+            crate::sched::yield_now();
+        }
+        Ok(())
+    }
+
+    fn sleep_ms(&mut self, milliseconds: u64) -> Result<(), Status> {
+        crate::sched::sleep_ms(milliseconds.min(60_000)).map_err(|_| Status::Refused)
+    }
+
+    fn null_service(&mut self) -> Result<(), Status> {
+        Ok(())
+    }
+
+    fn call_back(&mut self, operation: u64, argument: u64) -> Result<Status, Status> {
+        if operation < extension_abi::EXTENSION_SPECIFIC && operation != wrappers::operation::NULL {
+            return Err(Status::Refused);
+        }
+        let state = SLOTS[self.slot].state();
+        let result = super::call_target(
+            self.slot,
+            self.generation,
+            state,
+            super::Target::Extension,
+            operation,
+            &argument.to_le_bytes(),
+            &mut [0u8; 8],
+        );
+        Ok(match result {
+            Ok((status, _)) => status,
+            Err(super::NimError::ExtensionFailed) => Status::ExtensionFailed,
+            Err(_) => Status::NotRunning,
+        })
+    }
+
+    fn uptime_ms(&mut self) -> Result<u64, Status> {
+        Ok(crate::time::uptime_us() / 1000)
+    }
+
+    fn uptime_us(&mut self) -> Result<u64, Status> {
+        Ok(crate::time::uptime_us())
+    }
+
+    fn grant_memory(&mut self, pages: u64) -> Result<GrantMemoryReply, Status> {
+        if pages == 0 || pages > 1024 {
+            return Err(Status::Refused);
+        }
+        let address = self.grant_area(pages)?;
+        paging::map_new_pages(address, pages as usize, PageRights::WRITE)
+            .map_err(|_| Status::NoResources)?;
+        let handle = track(self.slot, TrackedObject::Memory { address, pages })?;
+        Ok(GrantMemoryReply {
+            handle: MemoryHandle(handle.to_bits()),
+            address,
+        })
+    }
+
+    fn release_memory(&mut self, handle: MemoryHandle) -> Result<(), Status> {
+        self.release(handle.0, ObjectKind::Memory)
+    }
+
+    fn request_io_ports(&mut self, first: u16, count: u16) -> Result<IoPortsHandle, Status> {
+        if count == 0 || u32::from(first) + u32::from(count) > 0x1_0000 {
+            return Err(Status::Refused);
+        }
+        if KERNEL_PORTS
+            .iter()
+            .any(|&(start, length)| ranges_overlap(first, count, start, length))
+        {
+            return Err(Status::Refused);
+        }
+        {
+            let mut grants = PORT_GRANTS.lock();
+            if grants
+                .iter()
+                .any(|&(start, length, _)| ranges_overlap(first, count, start, length))
+            {
+                return Err(Status::Refused);
+            }
+            grants.push((first, count, self.slot));
+        }
+        let handle = track(self.slot, TrackedObject::IoPorts { first, count })?;
+        Ok(IoPortsHandle(handle.to_bits()))
+    }
+
+    fn release_io_ports(&mut self, handle: IoPortsHandle) -> Result<(), Status> {
+        self.release(handle.0, ObjectKind::IoPortRange)
+    }
+
+    fn read_io_port(
+        &mut self,
+        ports: IoPortsHandle,
+        offset: u16,
+        width: AccessWidth,
+    ) -> Result<u32, Status> {
+        let (first, count) = self.io_ports(ports)?;
+        if !access_fits(u64::from(offset), width, u64::from(count)) {
+            return Err(self.fail(Failure::OutOfRange));
+        }
+        Ok(crate::arch::port_read(first + offset, width.code()))
+    }
+
+    fn write_io_port(
+        &mut self,
+        ports: IoPortsHandle,
+        offset: u16,
+        width: AccessWidth,
+        value: u32,
+    ) -> Result<(), Status> {
+        let (first, count) = self.io_ports(ports)?;
+        if !access_fits(u64::from(offset), width, u64::from(count)) {
+            return Err(self.fail(Failure::OutOfRange));
+        }
+        crate::arch::port_write(first + offset, width.code(), value);
+        Ok(())
+    }
+
+    fn request_interrupt(&mut self, line: u8) -> Result<InterruptHandle, Status> {
+        if line >= 16 || KERNEL_LINES.contains(&line) {
+            return Err(Status::Refused);
+        }
+        {
+            let mut owners = INTERRUPT_OWNERS.lock();
+            if owners[usize::from(line)].is_some() {
+                return Err(Status::Refused);
+            }
+            owners[usize::from(line)] = Some((self.slot, self.generation));
+        }
+        crate::interrupts::set_line_masked(line, false);
+        let handle = track(self.slot, TrackedObject::Interrupt { line })?;
+        Ok(InterruptHandle(handle.to_bits()))
+    }
+
+    fn free_interrupt(&mut self, handle: InterruptHandle) -> Result<(), Status> {
+        self.release(handle.0, ObjectKind::IrqRegistration)
+    }
+
+    fn disable_interrupt(&mut self, handle: InterruptHandle) -> Result<(), Status> {
+        let line = self.line(handle)?;
+        crate::interrupts::set_line_masked(line, true);
+        Ok(())
+    }
+
+    fn enable_interrupt(&mut self, handle: InterruptHandle) -> Result<(), Status> {
+        let line = self.line(handle)?;
+        crate::interrupts::set_line_masked(line, false);
+        Ok(())
+    }
+
+    fn acknowledge_interrupt(&mut self, handle: InterruptHandle) -> Result<(), Status> {
+        self.enable_interrupt(handle)
+    }
+
+    fn start_timer(&mut self, milliseconds: u64, periodic: bool) -> Result<TimerHandle, Status> {
+        if milliseconds == 0 || milliseconds > 3_600_000 {
+            return Err(Status::Refused);
+        }
+        let handle = track(
+            self.slot,
+            TrackedObject::Timer {
+                milliseconds,
+                periodic,
+            },
+        )?;
+        arm_timer(self.slot, self.generation, handle, milliseconds);
+        Ok(TimerHandle(handle.to_bits()))
+    }
+
+    fn cancel_timer(&mut self, handle: TimerHandle) -> Result<(), Status> {
+        self.release(handle.0, ObjectKind::Timer)
+    }
+
+    fn register_device(&mut self, class: DeviceClass, name: &str) -> Result<DeviceHandle, Status> {
+        if !extension_image::bundle::is_valid_name(name) {
+            return Err(Status::Refused);
+        }
+        let device = Arc::new(ExtensionDevice {
+            slot: self.slot,
+            generation: self.generation,
+            class,
+            handle: AtomicU64::new(0),
+            received: IrqSpinlock::new(VecDeque::new()),
+            frames_dropped: AtomicU64::new(0),
+            periods_finished: AtomicU64::new(0),
+        });
+        let id = crate::devices::register_named(name, device.clone() as Arc<dyn Device>)
+            .map_err(|_| Status::Refused)?;
+        let handle = track(
+            self.slot,
+            TrackedObject::Device {
+                id,
+                device: device.clone(),
+            },
+        )?;
+        device.handle.store(handle.to_bits(), Ordering::Release);
+        Ok(DeviceHandle(handle.to_bits()))
+    }
+
+    fn unregister_device(&mut self, handle: DeviceHandle) -> Result<(), Status> {
+        self.release(handle.0, ObjectKind::DeviceRegistration)
+    }
+
+    fn claim_pci_device(
+        &mut self,
+        vendor: u16,
+        device: u16,
+        index: u8,
+    ) -> Result<ClaimPciDeviceReply, Status> {
+        let (position, function) = crate::pci::devices()
+            .iter()
+            .enumerate()
+            .filter(|(_, function)| function.vendor_id == vendor && function.device_id == device)
+            .nth(usize::from(index))
+            .ok_or(Status::Refused)?;
+        {
+            let mut claims = PCI_CLAIMS.lock();
+            if claims.iter().any(|&(claimed, _)| claimed == position) {
+                return Err(Status::Refused);
+            }
+            claims.push((position, self.slot));
+        }
+        let handle = track(
+            self.slot,
+            TrackedObject::PciDevice {
+                address: function.address,
+                index: position,
+            },
+        )?;
+        Ok(ClaimPciDeviceReply {
+            handle: PciDeviceHandle(handle.to_bits()),
+            interrupt_line: function.interrupt_line,
+        })
+    }
+
+    fn release_pci_device(&mut self, handle: PciDeviceHandle) -> Result<(), Status> {
+        self.release(handle.0, ObjectKind::PciDevice)
+    }
+
+    fn read_pci_config(
+        &mut self,
+        device: PciDeviceHandle,
+        offset: u8,
+        width: AccessWidth,
+    ) -> Result<u32, Status> {
+        let (address, _) = self.pci(device)?;
+        if !access_fits(u64::from(offset), width, 256) {
+            return Err(self.fail(Failure::OutOfRange));
+        }
+        Ok(crate::pci::read_config(address, offset, width.code()))
+    }
+
+    fn write_pci_config(
+        &mut self,
+        device: PciDeviceHandle,
+        offset: u8,
+        width: AccessWidth,
+        value: u32,
+    ) -> Result<(), Status> {
+        let (address, _) = self.pci(device)?;
+        if !access_fits(u64::from(offset), width, 256) {
+            return Err(self.fail(Failure::OutOfRange));
+        }
+        let end = offset + width.code();
+        // Base address registers (0x10..0x28) and the ROM register
+        // (0x30..0x34) stay the kernel's.
+        if (offset < 0x28 && end > 0x10) || (offset < 0x34 && end > 0x30) {
+            return Err(Status::Refused);
+        }
+        crate::pci::write_config(address, offset, width.code(), value);
+        Ok(())
+    }
+
+    fn read_pci_bar(
+        &mut self,
+        device: PciDeviceHandle,
+        index: u8,
+    ) -> Result<ReadPciBarReply, Status> {
+        let (_, position) = self.pci(device)?;
+        if index > 5 {
+            return Err(self.fail(Failure::OutOfRange));
+        }
+        let bar = crate::pci::devices()
+            .get(position)
+            .and_then(|function| function.bar(usize::from(index)));
+        Ok(match bar {
+            Some(bar) => ReadPciBarReply {
+                kind: if bar.is_memory() {
+                    BarKind::Memory
+                } else {
+                    BarKind::IoPorts
+                },
+                base: bar.address(),
+                size: bar.size(),
+            },
+            None => ReadPciBarReply {
+                kind: BarKind::Unused,
+                base: 0,
+                size: 0,
+            },
+        })
+    }
+
+    fn set_pci_bus_mastering(
+        &mut self,
+        device: PciDeviceHandle,
+        enabled: bool,
+    ) -> Result<(), Status> {
+        let (address, _) = self.pci(device)?;
+        crate::pci::set_bus_mastering(address, enabled);
+        Ok(())
+    }
+
+    fn map_mmio(&mut self, device: PciDeviceHandle, bar: u8) -> Result<MapMmioReply, Status> {
+        let (_, position) = self.pci(device)?;
+        if bar > 5 {
+            return Err(self.fail(Failure::OutOfRange));
+        }
+        let bar = crate::pci::devices()
+            .get(position)
+            .and_then(|function| function.bar(usize::from(bar)))
+            .filter(|bar| bar.is_memory() && bar.size() > 0)
+            .ok_or(Status::Refused)?;
+        let (physical, length) = (bar.address(), bar.size());
+        if !physical.is_multiple_of(4096) || length > 64 << 20 {
+            return Err(Status::Refused);
+        }
+        let pages = length.div_ceil(4096);
+        let address = self.grant_area(pages)?;
+        for page in 0..pages {
+            let mapped = paging::map(
+                address + page * 4096,
+                physical + page * 4096,
+                PageRights::WRITE | PageRights::UNCACHED,
+            );
+            if mapped.is_err() {
+                unmap_device_pages(address, page);
+                return Err(Status::NoResources);
             }
         }
-        service::REQUEST_INTERRUPT => {
-            let Ok(line) = reader.u8() else {
-                return Status::BadMessage;
-            };
-            match request_interrupt(slot, generation, line) {
-                Ok(handle) => reply_u64(message, handle.to_bits()),
-                Err(status) => status,
+        let handle = track(self.slot, TrackedObject::Mmio { address, pages })?;
+        Ok(MapMmioReply {
+            handle: MmioHandle(handle.to_bits()),
+            address,
+            length,
+        })
+    }
+
+    fn unmap_mmio(&mut self, handle: MmioHandle) -> Result<(), Status> {
+        self.release(handle.0, ObjectKind::MmioRegion)
+    }
+
+    fn allocate_dma(&mut self, bytes: u64) -> Result<AllocateDmaReply, Status> {
+        let pages = bytes.div_ceil(4096);
+        if pages == 0 || pages > MAX_DMA_PAGES {
+            return Err(Status::Refused);
+        }
+        let address = self.grant_area(pages)?;
+        let physical = crate::memory::frames::allocate_contiguous_zeroed(pages as usize)
+            .ok_or(Status::NoResources)?;
+        for page in 0..pages {
+            if paging::map(
+                address + page * 4096,
+                physical + page * 4096,
+                PageRights::WRITE,
+            )
+            .is_err()
+            {
+                unmap_device_pages(address, page);
+                crate::memory::frames::free_contiguous(physical, pages as usize);
+                return Err(Status::NoResources);
             }
         }
-        service::START_TIMER => {
-            let (Ok(milliseconds), Ok(periodic)) = (reader.u64(), reader.u8()) else {
-                return Status::BadMessage;
-            };
-            match start_timer(slot, generation, milliseconds, periodic != 0) {
-                Ok(handle) => reply_u64(message, handle.to_bits()),
-                Err(status) => status,
-            }
+        let handle = track(
+            self.slot,
+            TrackedObject::DmaBuffer {
+                address,
+                physical,
+                pages,
+            },
+        )?;
+        Ok(AllocateDmaReply {
+            handle: DmaBufferHandle(handle.to_bits()),
+            address,
+            physical,
+        })
+    }
+
+    fn free_dma(&mut self, handle: DmaBufferHandle) -> Result<(), Status> {
+        self.release(handle.0, ObjectKind::DmaBuffer)
+    }
+
+    fn deliver_packet(&mut self, device: DeviceHandle, frame: &[u8]) -> Result<(), Status> {
+        let device = self.device(device)?;
+        if device.class != DeviceClass::Network {
+            return Err(Status::Refused);
         }
-        service::REGISTER_DEVICE => {
-            let Ok(length) = reader.u8() else {
-                return Status::BadMessage;
-            };
-            let Ok(name) = reader.bytes(usize::from(length)) else {
-                return Status::BadMessage;
-            };
-            let Ok(name) = core::str::from_utf8(name) else {
-                return Status::BadMessage;
-            };
-            match register_device(slot, generation, name) {
-                Ok(handle) => reply_u64(message, handle.to_bits()),
-                Err(status) => status,
-            }
+        let mut queue = device.received.lock();
+        if queue.len() >= RECEIVE_QUEUE_FRAMES {
+            device.frames_dropped.fetch_add(1, Ordering::Relaxed);
+            return Err(Status::NoResources);
         }
-        service::RELEASE_MEMORY
-        | service::RELEASE_IO_PORTS
-        | service::FREE_INTERRUPT
-        | service::CANCEL_TIMER
-        | service::UNREGISTER_DEVICE => {
-            let Ok(bits) = reader.u64() else {
-                return Status::BadMessage;
-            };
-            let kind = match service {
-                service::RELEASE_MEMORY => ObjectKind::Memory,
-                service::RELEASE_IO_PORTS => ObjectKind::IoPortRange,
-                service::FREE_INTERRUPT => ObjectKind::IrqRegistration,
-                service::CANCEL_TIMER => ObjectKind::Timer,
-                _ => ObjectKind::DeviceRegistration,
-            };
-            let object = {
-                let mut extensions = EXTENSIONS.lock();
-                let Some(record) = extensions[slot].as_mut() else {
-                    return Status::Refused;
-                };
-                record.objects.remove(ObjectHandle::from_bits(bits), kind)
-            };
-            match object {
-                Ok(object) => {
-                    release_object(slot, object);
-                    Status::Ok
-                }
-                Err(_) => Status::Refused,
-            }
+        queue.push_back(frame.to_vec());
+        Ok(())
+    }
+
+    fn period_finished(&mut self, device: DeviceHandle) -> Result<(), Status> {
+        let device = self.device(device)?;
+        if device.class != DeviceClass::Sound {
+            return Err(Status::Refused);
         }
-        _ => Status::UnknownOperation,
+        device.periods_finished.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+}
+
+/// Unmaps `pages` pages of device memory or DMA buffer from `address`
+/// without freeing the frames (the caller owns them).
+fn unmap_device_pages(address: u64, pages: u64) {
+    for page in 0..pages {
+        let _ = paging::unmap(address + page * 4096);
     }
 }
 
@@ -383,50 +935,22 @@ fn extension_name(slot: Slot) -> alloc::string::String {
         .unwrap_or_default()
 }
 
-fn track(slot: Slot, object: TrackedObject) -> Result<ObjectHandle, TrackedObject> {
+/// Records `object` in `slot`'s table; if that fails, releases it and
+/// answers `NoResources`.
+fn track(slot: Slot, object: TrackedObject) -> Result<ObjectHandle, Status> {
     let kind = object.kind();
-    let mut extensions = EXTENSIONS.lock();
-    match extensions[slot].as_mut() {
-        Some(record) => record
-            .objects
-            .insert(kind, object)
-            .map_err(|full| full.object),
-        None => Err(object),
-    }
-}
-
-fn grant_memory(
-    slot: Slot,
-    _generation: u32,
-    reader: &mut MessageReader<'_>,
-) -> Result<(ObjectHandle, u64), Status> {
-    let pages = reader.u64().map_err(|_| Status::BadMessage)?;
-    if pages == 0 || pages > 1024 {
-        return Err(Status::Refused);
-    }
-    let state = &SLOTS[slot];
-    let region = domain::region_base(slot);
-    let limit = region + domain::GRANTS_OFFSET + domain::MAX_GRANT_PAGES * 4096;
-    // One guard page after each grant.
-    let address = state
-        .grant_next
-        .fetch_add((pages + 1) * 4096, Ordering::AcqRel);
-    if address + pages * 4096 > limit {
-        return Err(Status::NoResources);
-    }
-    crate::memory::paging::map_new_pages(
-        address,
-        pages as usize,
-        crate::memory::paging::PageRights::WRITE,
-    )
-    .map_err(|_| Status::NoResources)?;
-    match track(slot, TrackedObject::Memory { address, pages }) {
-        Ok(handle) => Ok((handle, address)),
-        Err(object) => {
-            release_object(slot, object);
-            Err(Status::NoResources)
+    let refused = {
+        let mut extensions = EXTENSIONS.lock();
+        match extensions[slot].as_mut() {
+            Some(record) => match record.objects.insert(kind, object) {
+                Ok(handle) => return Ok(handle),
+                Err(full) => full.object,
+            },
+            None => object,
         }
-    }
+    };
+    release_object(slot, refused);
+    Err(Status::NoResources)
 }
 
 fn ranges_overlap(first: u16, count: u16, other_first: u16, other_count: u16) -> bool {
@@ -438,50 +962,6 @@ fn ranges_overlap(first: u16, count: u16, other_first: u16, other_count: u16) ->
     start < other_end && other_start < end
 }
 
-fn request_ports(slot: Slot, first: u16, count: u16) -> Result<ObjectHandle, Status> {
-    if count == 0 || u32::from(first) + u32::from(count) > 0x1_0000 {
-        return Err(Status::Refused);
-    }
-    if KERNEL_PORTS
-        .iter()
-        .any(|&(start, length)| ranges_overlap(first, count, start, length))
-    {
-        return Err(Status::Refused);
-    }
-    {
-        let mut grants = PORT_GRANTS.lock();
-        if grants
-            .iter()
-            .any(|&(start, length, _)| ranges_overlap(first, count, start, length))
-        {
-            return Err(Status::Refused);
-        }
-        grants.push((first, count, slot));
-    }
-    track(slot, TrackedObject::IoPorts { first, count }).map_err(|object| {
-        release_object(slot, object);
-        Status::NoResources
-    })
-}
-
-fn request_interrupt(slot: Slot, generation: u32, line: u8) -> Result<ObjectHandle, Status> {
-    if line >= 16 || KERNEL_LINES.contains(&line) {
-        return Err(Status::Refused);
-    }
-    {
-        let mut owners = INTERRUPT_OWNERS.lock();
-        if owners[usize::from(line)].is_some() {
-            return Err(Status::Refused);
-        }
-        owners[usize::from(line)] = Some((slot, generation));
-    }
-    crate::interrupts::set_line_masked(line, false);
-    track(slot, TrackedObject::Interrupt { line }).map_err(|object| {
-        release_object(slot, object);
-        Status::NoResources
-    })
-}
-
 /// A device interrupt on `line`: calls the owning extension's handler
 /// (from interrupt context, on its interrupt stack). Returns whether an
 /// extension owns the line.
@@ -490,37 +970,16 @@ pub fn on_device_interrupt(line: u8) -> bool {
     let Some((slot, generation)) = owner else {
         return false;
     };
-    let _ = super::call_target(
-        slot,
-        generation,
-        super::State::Running,
-        super::Target::Extension,
-        operation::INTERRUPT,
-        &[line],
-        &mut [],
+    let answer = wrappers::interrupt(
+        &mut interface::transport(slot, generation, super::State::Running),
+        line,
     );
-    true
-}
-
-fn start_timer(
-    slot: Slot,
-    generation: u32,
-    milliseconds: u64,
-    periodic: bool,
-) -> Result<ObjectHandle, Status> {
-    if milliseconds == 0 || milliseconds > 3_600_000 {
-        return Err(Status::Refused);
+    if answer == Ok(true) {
+        // The handler defers its work: the line stays masked until it
+        // acknowledges.
+        crate::interrupts::set_line_masked(line, true);
     }
-    let handle = track(
-        slot,
-        TrackedObject::Timer {
-            milliseconds,
-            periodic,
-        },
-    )
-    .map_err(|_| Status::NoResources)?;
-    arm_timer(slot, generation, handle, milliseconds);
-    Ok(handle)
+    true
 }
 
 fn arm_timer(slot: Slot, generation: u32, handle: ObjectHandle, milliseconds: u64) {
@@ -551,43 +1010,123 @@ fn on_timer(slot: Slot, generation: u32, handle: ObjectHandle) {
     if periodic {
         arm_timer(slot, generation, handle, milliseconds);
     }
-    let _ = super::call_target(
-        slot,
-        generation,
-        super::State::Running,
-        super::Target::Extension,
-        operation::TIMER,
-        &handle.to_bits().to_le_bytes(),
-        &mut [],
+    let _ = wrappers::timer(
+        &mut interface::transport(slot, generation, super::State::Running),
+        TimerHandle(handle.to_bits()),
     );
 }
 
-/// The kernel's face of a device an extension registered.
-struct ExtensionDevice;
+/// The kernel's face of a device an extension registered: the device
+/// table's operations become calls of the class's entry operations.
+pub struct ExtensionDevice {
+    slot: Slot,
+    generation: u32,
+    class: DeviceClass,
+    /// The registration's handle (set right after it is tracked).
+    handle: AtomicU64,
+    /// Frames a network device delivered, oldest first.
+    received: IrqSpinlock<VecDeque<Vec<u8>>>,
+    /// Frames dropped because the queue was full.
+    frames_dropped: AtomicU64,
+    /// Periods a sound device reported played.
+    periods_finished: AtomicU64,
+}
 
-impl Device for ExtensionDevice {
-    fn class(&self) -> DeviceClass {
-        DeviceClass::Character
+impl ExtensionDevice {
+    fn transport(
+        &self,
+    ) -> impl FnMut(u64, &mut [u8]) -> Result<(Status, usize), extension_abi::CallError> {
+        interface::transport(self.slot, self.generation, super::State::Running)
+    }
+
+    fn handle(&self) -> DeviceHandle {
+        DeviceHandle(self.handle.load(Ordering::Acquire))
+    }
+
+    /// The oldest frame a network device delivered, if any.
+    pub fn take_received_frame(&self) -> Option<Vec<u8>> {
+        self.received.lock().pop_front()
+    }
+
+    /// Periods a sound device reported played.
+    pub fn periods_finished(&self) -> u64 {
+        self.periods_finished.load(Ordering::Relaxed)
+    }
+
+    /// Transmits a frame on a network device.
+    pub fn transmit(&self, frame: &[u8]) -> Result<(), extension_abi::CallError> {
+        wrappers::network_transmit(&mut self.transport(), self.handle(), frame)
     }
 }
 
-fn register_device(slot: Slot, _generation: u32, name: &str) -> Result<ObjectHandle, Status> {
-    if !extension_image::bundle::is_valid_name(name) {
-        return Err(Status::Refused);
+impl core::fmt::Debug for ExtensionDevice {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("ExtensionDevice")
+            .field("slot", &self.slot)
+            .field("generation", &self.generation)
+            .field("class", &self.class)
+            .finish_non_exhaustive()
     }
-    let id = crate::devices::register_named(name, Arc::new(ExtensionDevice))
-        .map_err(|_| Status::Refused)?;
-    track(slot, TrackedObject::Device { id }).map_err(|object| {
-        release_object(slot, object);
-        Status::NoResources
-    })
+}
+
+fn device_error(error: extension_abi::CallError) -> DeviceError {
+    match error {
+        extension_abi::CallError::Status(Status::UnknownOperation) => DeviceError::NotSupported,
+        extension_abi::CallError::Status(Status::Refused)
+        | extension_abi::CallError::BadArgument => DeviceError::InvalidArgument,
+        extension_abi::CallError::NotRunning => DeviceError::NotFound,
+        _ => DeviceError::Io,
+    }
+}
+
+impl Device for ExtensionDevice {
+    fn class(&self) -> device_table::DeviceClass {
+        match self.class {
+            DeviceClass::Character => device_table::DeviceClass::Character,
+            DeviceClass::Block => device_table::DeviceClass::Block,
+            DeviceClass::Network => device_table::DeviceClass::Network,
+            DeviceClass::Sound => device_table::DeviceClass::Sound,
+        }
+    }
+
+    fn read(&self, buffer: &mut [u8]) -> Result<usize, DeviceError> {
+        if self.class != DeviceClass::Character {
+            return Err(DeviceError::NotSupported);
+        }
+        let length = buffer.len().min(4096);
+        wrappers::character_read(
+            &mut self.transport(),
+            self.handle(),
+            length as u16,
+            &mut buffer[..length],
+        )
+        .map_err(device_error)
+    }
+
+    fn write(&self, data: &[u8]) -> Result<usize, DeviceError> {
+        if self.class != DeviceClass::Character {
+            return Err(DeviceError::NotSupported);
+        }
+        let data = &data[..data.len().min(4096)];
+        wrappers::character_write(&mut self.transport(), self.handle(), data)
+            .map(usize::from)
+            .map_err(device_error)
+    }
+
+    fn control(&self, request: u32, argument: u64) -> Result<u64, DeviceError> {
+        if self.class != DeviceClass::Character {
+            return Err(DeviceError::NotSupported);
+        }
+        wrappers::character_control(&mut self.transport(), self.handle(), request, argument)
+            .map_err(device_error)
+    }
 }
 
 /// Gives a tracked object back to the kernel.
 pub fn release_object(slot: Slot, object: TrackedObject) {
     match object {
         TrackedObject::Memory { address, pages } => {
-            crate::memory::paging::unmap_and_free_pages(address, pages as usize);
+            paging::unmap_and_free_pages(address, pages as usize);
         }
         TrackedObject::IoPorts { first, count } => {
             PORT_GRANTS.lock().retain(|&(start, length, owner)| {
@@ -601,8 +1140,24 @@ pub fn release_object(slot: Slot, object: TrackedObject) {
         TrackedObject::Timer { .. } => {
             // The pending expiry finds the handle gone and does nothing.
         }
-        TrackedObject::Device { id } => {
+        TrackedObject::Device { id, .. } => {
             let _ = crate::devices::force_unregister(id);
+        }
+        TrackedObject::PciDevice { address, index } => {
+            // No more DMA from a device nobody drives.
+            crate::pci::set_bus_mastering(address, false);
+            PCI_CLAIMS
+                .lock()
+                .retain(|&(claimed, owner)| !(claimed == index && owner == slot));
+        }
+        TrackedObject::Mmio { address, pages } => unmap_device_pages(address, pages),
+        TrackedObject::DmaBuffer {
+            address,
+            physical,
+            pages,
+        } => {
+            unmap_device_pages(address, pages);
+            crate::memory::frames::free_contiguous(physical, pages as usize);
         }
     }
 }

@@ -26,7 +26,7 @@ const RECOVERY_TIMEOUT_MS: u64 = 5_000;
 /// Watchdog bound while the loop kinds run (the default is 250 ms).
 const TEST_WATCHDOG_MS: u64 = 50;
 /// The `template` extension's one operation (answers its call count).
-const TEMPLATE_COUNT: u64 = operation::EXTENSION_SPECIFIC;
+const TEMPLATE_COUNT: u64 = extension_abi::EXTENSION_SPECIFIC;
 
 fn generation(slot: Slot) -> u32 {
     SLOTS[slot].generation.load(Ordering::Acquire)
@@ -303,7 +303,7 @@ fn read_from_domain(slot: Slot, address: u64) -> Result<u64, String> {
         generation(slot),
         State::Running,
         nim::Target::KernelRoutine(read_in_domain as *const () as u64),
-        operation::EXTENSION_SPECIFIC,
+        extension_abi::EXTENSION_SPECIFIC,
         &address.to_le_bytes(),
         &mut reply,
     );
