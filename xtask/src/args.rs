@@ -34,6 +34,10 @@ commands:
             --no-build        boot the existing kernel ELF without building
             --cmdline STR     more kernel command line after bench=NAME
             -- ARGS...        extra QEMU arguments, for both boots
+  new-extension NAME
+          a new extension crate in extensions/NAME, copied from extensions/template
+          (NAME: up to 31 of a-z, 0-9, '-', '_', starting with a letter; the type
+          `Template` becomes NAME in CamelCase); `build` and `run` pick it up
   check   rustfmt check, clippy -D warnings for host crates and for the kernel
   build   build the kernel (target/x86_64-unknown-none/release/kernel)
   help    this text
@@ -131,6 +135,8 @@ pub enum Cmd {
     Test(TestArgs),
     /// `bench NAME ...`
     Bench(BenchArgs),
+    /// `new-extension NAME` (the name passed [`crate::new_extension::check_name`]).
+    NewExtension(String),
 }
 
 /// Takes the value of `--flag VALUE` or `--flag=VALUE`.
@@ -296,6 +302,16 @@ pub fn parse(args: &[String]) -> Result<Cmd, String> {
             }
             Ok(Cmd::Bench(b))
         }
+        "new-extension" => {
+            let Some(name) = it.next() else {
+                return Err("`new-extension` needs the new extension's name".into());
+            };
+            if let Some(a) = it.next() {
+                return Err(format!("unexpected argument {a:?} for `new-extension`"));
+            }
+            crate::new_extension::check_name(name)?;
+            Ok(Cmd::NewExtension(name.clone()))
+        }
         other => Err(format!("unknown command {other:?}")),
     }
 }
@@ -431,6 +447,31 @@ mod tests {
         for b in Benchmark::ALL {
             assert!(USAGE.contains(&format!("\n            {}  ", b.name())));
         }
+    }
+
+    #[test]
+    fn new_extension_takes_one_valid_name() {
+        assert_eq!(
+            p(&["new-extension", "my-rtc"]),
+            Ok(Cmd::NewExtension("my-rtc".into()))
+        );
+        assert_eq!(
+            p(&["new-extension"]).unwrap_err(),
+            "`new-extension` needs the new extension's name"
+        );
+        assert!(
+            p(&["new-extension", "a", "b"])
+                .unwrap_err()
+                .contains("unexpected argument \"b\"")
+        );
+        for bad in ["Bad Name", "fn", "--help", ""] {
+            let e = p(&["new-extension", bad]).unwrap_err();
+            assert!(
+                e.contains("invalid extension name") && !e.contains('\n'),
+                "{e}"
+            );
+        }
+        assert!(USAGE.contains("\n  new-extension NAME\n"));
     }
 
     #[test]

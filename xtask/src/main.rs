@@ -1,4 +1,5 @@
-//! The project's one entry point: `cargo xtask build|run|test|check|help`.
+//! The project's one entry point:
+//! `cargo xtask build|run|test|check|bench|new-extension|help`.
 //!
 //! Invariants:
 //! - The kernel build command lives in exactly one function,
@@ -15,6 +16,7 @@ mod bench;
 mod bench_recovery;
 mod extensions;
 mod libtest;
+mod new_extension;
 
 use std::io::{self, BufRead, BufReader, IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -45,6 +47,8 @@ fn main() -> ExitCode {
         Cmd::Check => check(),
         Cmd::Test(a) => test(&a),
         Cmd::Bench(a) => bench::run(&a),
+        Cmd::NewExtension(name) => new_extension::create(&root(), &name)
+            .map(|_| println!("{}", new_extension::success_message(&name))),
     };
     match r {
         Ok(()) => ExitCode::SUCCESS,
