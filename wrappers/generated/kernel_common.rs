@@ -198,6 +198,12 @@ pub mod service {
     ///
     /// `period-finished` (not idempotent).
     pub const PERIOD_FINISHED: u64 = 35;
+
+    /// Does nothing with a buffer (the wrapper benchmark's unit: what checking
+    /// and copying an argument adds to a null call).
+    ///
+    /// `null-service-with-data` (idempotent).
+    pub const NULL_SERVICE_WITH_DATA: u64 = 36;
 }
 
 /// Entry operation numbers (the `operation` argument of the extension's entry).
@@ -223,9 +229,9 @@ pub mod operation {
     /// `call-kernel-null` (idempotent).
     pub const CALL_KERNEL_NULL: u64 = 3;
 
-    /// A device interrupt on a line the extension registered. The line is
-    /// masked during the call and unmasked after it unless the handler asks to
-    /// keep it masked (then `acknowledge-interrupt` unmasks it).
+    /// A device interrupt on a line the extension registered. If the handler
+    /// answers `keep-masked` (it defers the work), the kernel masks the line
+    /// until the extension calls `acknowledge-interrupt`.
     ///
     /// `interrupt` (not idempotent).
     pub const INTERRUPT: u64 = 4;
@@ -240,6 +246,11 @@ pub mod operation {
     ///
     /// `remove` (idempotent).
     pub const REMOVE: u64 = 6;
+
+    /// Does nothing with a buffer (the wrapper benchmark's unit).
+    ///
+    /// `null-with-data` (idempotent).
+    pub const NULL_WITH_DATA: u64 = 7;
 
     /// Reads from a character device.
     ///
@@ -1667,6 +1678,21 @@ pub const SERVICES: &[OperationInfo] = &[
             },
         ],
     },
+    OperationInfo {
+        number: 36,
+        name: "null-service-with-data",
+        idempotent: true,
+        max_request_bytes: 4096,
+        max_reply_bytes: 0,
+        arguments: &[
+            ArgumentInfo {
+                name: "data",
+                direction: "in",
+                wire_type: "bytes<4096>",
+                ownership: Some("copied-in"),
+            },
+        ],
+    },
 ];
 
 /// Every entry operation, in number order.
@@ -1803,6 +1829,21 @@ pub const ENTRIES: &[OperationInfo] = &[
         max_request_bytes: 0,
         max_reply_bytes: 0,
         arguments: &[],
+    },
+    OperationInfo {
+        number: 7,
+        name: "null-with-data",
+        idempotent: true,
+        max_request_bytes: 4096,
+        max_reply_bytes: 0,
+        arguments: &[
+            ArgumentInfo {
+                name: "data",
+                direction: "in",
+                wire_type: "bytes<4096>",
+                ownership: Some("copied-in"),
+            },
+        ],
     },
     OperationInfo {
         number: 16,

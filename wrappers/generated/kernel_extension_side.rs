@@ -525,6 +525,22 @@ pub fn period_finished(device: DeviceHandle) -> Result<(), Status> {
     Ok(())
 }
 
+/// Does nothing with a buffer (the wrapper benchmark's unit: what checking
+/// and copying an argument adds to a null call).
+///
+/// Service 36 (`null-service-with-data`), idempotent. Request: `data: bytes<4096>` (copied-in, tail). Reply: nothing.
+pub fn null_service_with_data(data: &[u8]) -> Result<(), Status> {
+    if data.len() > 4096 {
+        return Err(Status::BadMessage);
+    }
+    let mut message = [0u8; 4096];
+    let mut writer = MessageWriter::new(&mut message);
+    writer.put_bytes(data).map_err(|_| Status::BadMessage)?;
+    let message_length = writer.len();
+    call_kernel(service::NULL_SERVICE_WITH_DATA, &mut message[..message_length])?;
+    Ok(())
+}
+
 /// The entry operations of interface `kernel`: the extension implements the ones it answers; the others answer `Status::UnknownOperation`.
 pub trait Entries {
     /// Initialises a new instance: the first call into it. Runs again, on a
@@ -566,9 +582,9 @@ pub trait Entries {
         Err(Status::UnknownOperation)
     }
 
-    /// A device interrupt on a line the extension registered. The line is
-    /// masked during the call and unmasked after it unless the handler asks to
-    /// keep it masked (then `acknowledge-interrupt` unmasks it).
+    /// A device interrupt on a line the extension registered. If the handler
+    /// answers `keep-masked` (it defers the work), the kernel masks the line
+    /// until the extension calls `acknowledge-interrupt`.
     ///
     /// Entry operation 4 (`interrupt`), not idempotent. Request: `line: u8`. Reply: `keep-masked: bool`.
     fn interrupt(&self, line: u8) -> Result<bool, Status> {
@@ -589,6 +605,14 @@ pub trait Entries {
     ///
     /// Entry operation 6 (`remove`), idempotent. Request: nothing. Reply: nothing.
     fn remove(&self) -> Result<(), Status> {
+        Err(Status::UnknownOperation)
+    }
+
+    /// Does nothing with a buffer (the wrapper benchmark's unit).
+    ///
+    /// Entry operation 7 (`null-with-data`), idempotent. Request: `data: bytes<4096>` (copied-in, tail). Reply: nothing.
+    fn null_with_data(&self, data: &[u8]) -> Result<(), Status> {
+        let _ = data;
         Err(Status::UnknownOperation)
     }
 
@@ -758,6 +782,7 @@ pub fn dispatch<E: Entries + ?Sized>(
         operation::INTERRUPT => dispatch_interrupt(message, implementation),
         operation::TIMER => dispatch_timer(message, implementation),
         operation::REMOVE => implementation.remove().map(|()| 0),
+        operation::NULL_WITH_DATA => dispatch_null_with_data(message, implementation),
         operation::CHARACTER_READ => dispatch_character_read(message, implementation),
         operation::CHARACTER_WRITE => dispatch_character_write(message, implementation),
         operation::CHARACTER_CONTROL => {
@@ -860,6 +885,17 @@ fn dispatch_timer<E: Entries + ?Sized>(
     let mut reader = MessageReader::new(message);
     let timer = TimerHandle(reader.u64().map_err(|_| Status::BadMessage)?);
     implementation.timer(timer)?;
+    Ok(0)
+}
+
+/// Decodes, checks and runs `null-with-data`.
+fn dispatch_null_with_data<E: Entries + ?Sized>(
+    message: &mut [u8],
+    implementation: &E,
+) -> Result<usize, Status> {
+    let mut reader = MessageReader::new(message);
+    let data = wire::take_rest(&mut reader, 4096).ok_or(Status::BadMessage)?;
+    implementation.null_with_data(data)?;
     Ok(0)
 }
 

@@ -257,6 +257,12 @@ pub trait Services {
     ///
     /// Service 35 (`period-finished`), not idempotent. Request: `device: handle<device>`. Reply: nothing.
     fn period_finished(&mut self, device: DeviceHandle) -> Result<(), Status>;
+
+    /// Does nothing with a buffer (the wrapper benchmark's unit: what checking
+    /// and copying an argument adds to a null call).
+    ///
+    /// Service 36 (`null-service-with-data`), idempotent. Request: `data: bytes<4096>` (copied-in, tail). Reply: nothing.
+    fn null_service_with_data(&mut self, data: &[u8]) -> Result<(), Status>;
 }
 
 /// Runs service `service_number` for an extension: decodes and checks every argument in `message` (the kernel's copy of the extension's message) and calls `implementation` only if all are valid, then writes the reply over the message. A message too short for the request or for the reply, a buffer longer than its maximum, an unknown enumeration code, a `bool` other than 0 or 1, or text that is not UTF-8 is `Status::BadMessage`; an unknown number is `Status::UnknownOperation`.
@@ -307,6 +313,9 @@ pub fn dispatch<S: Services + ?Sized>(
         service::UPTIME_US => dispatch_uptime_us(message, implementation),
         service::DELIVER_PACKET => dispatch_deliver_packet(message, implementation),
         service::PERIOD_FINISHED => dispatch_period_finished(message, implementation),
+        service::NULL_SERVICE_WITH_DATA => {
+            dispatch_null_service_with_data(message, implementation)
+        }
         _ => Err(Status::UnknownOperation),
     };
     match result {
@@ -791,6 +800,16 @@ fn dispatch_period_finished<S: Services + ?Sized>(
     implementation.period_finished(device)
 }
 
+/// Decodes, checks and runs `null-service-with-data`.
+fn dispatch_null_service_with_data<S: Services + ?Sized>(
+    message: &mut [u8],
+    implementation: &mut S,
+) -> Result<(), Status> {
+    let mut reader = MessageReader::new(message);
+    let data = wire::take_rest(&mut reader, 4096).ok_or(Status::BadMessage)?;
+    implementation.null_service_with_data(data)
+}
+
 /// Initialises a new instance: the first call into it. Runs again, on a
 /// fresh instance, after every restart.
 ///
@@ -872,9 +891,9 @@ pub fn call_kernel_null(
     Ok(())
 }
 
-/// A device interrupt on a line the extension registered. The line is
-/// masked during the call and unmasked after it unless the handler asks to
-/// keep it masked (then `acknowledge-interrupt` unmasks it).
+/// A device interrupt on a line the extension registered. If the handler
+/// answers `keep-masked` (it defers the work), the kernel masks the line
+/// until the extension calls `acknowledge-interrupt`.
 ///
 /// Entry operation 4 (`interrupt`), not idempotent. Request: `line: u8`. Reply: `keep-masked: bool`.
 ///
@@ -922,6 +941,30 @@ pub fn remove(
     transport: &mut impl FnMut(u64, &mut [u8]) -> Result<(Status, usize), CallError>,
 ) -> Result<(), CallError> {
     call_extension(transport, operation::REMOVE, &mut [])?;
+    Ok(())
+}
+
+/// Does nothing with a buffer (the wrapper benchmark's unit).
+///
+/// Entry operation 7 (`null-with-data`), idempotent. Request: `data: bytes<4096>` (copied-in, tail). Reply: nothing.
+///
+/// `transport(operation, message)` performs the call with the message in place and answers the extension's status and reply length, or the error that kept it from answering.
+pub fn null_with_data(
+    transport: &mut impl FnMut(u64, &mut [u8]) -> Result<(Status, usize), CallError>,
+    data: &[u8],
+) -> Result<(), CallError> {
+    if data.len() > 4096 {
+        return Err(CallError::BadArgument);
+    }
+    let mut message = [0u8; 4096];
+    let mut writer = MessageWriter::new(&mut message);
+    writer.put_bytes(data).map_err(|_| CallError::BadArgument)?;
+    let message_length = writer.len();
+    call_extension(
+        transport,
+        operation::NULL_WITH_DATA,
+        &mut message[..message_length],
+    )?;
     Ok(())
 }
 

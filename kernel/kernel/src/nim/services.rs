@@ -519,6 +519,11 @@ impl wrappers::Services for ServiceCall {
         Ok(())
     }
 
+    fn null_service_with_data(&mut self, data: &[u8]) -> Result<(), Status> {
+        core::hint::black_box(data);
+        Ok(())
+    }
+
     fn call_back(&mut self, operation: u64, argument: u64) -> Result<Status, Status> {
         if operation < extension_abi::EXTENSION_SPECIFIC && operation != wrappers::operation::NULL {
             return Err(Status::Refused);
