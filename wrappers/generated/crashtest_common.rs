@@ -47,6 +47,18 @@ pub mod operation {
     ///
     /// `release` (not idempotent).
     pub const RELEASE: u64 = 0x107;
+
+    /// Calls the kernel's `null-service-with-data` `count` times with `bytes`
+    /// bytes of data (the wrapper benchmark: what an argument adds).
+    ///
+    /// `call-kernel-with-data` (idempotent).
+    pub const CALL_KERNEL_WITH_DATA: u64 = 0x108;
+
+    /// Requests and releases one I/O port `count` times (the wrapper
+    /// benchmark: what tracking an object adds; two calls per round).
+    ///
+    /// `call-kernel-tracked` (not idempotent).
+    pub const CALL_KERNEL_TRACKED: u64 = 0x109;
 }
 
 /// What `status` answers (entry 260).
@@ -334,6 +346,42 @@ pub const ENTRIES: &[OperationInfo] = &[
                 name: "status",
                 direction: "out",
                 wire_type: "status",
+                ownership: None,
+            },
+        ],
+    },
+    OperationInfo {
+        number: 0x108,
+        name: "call-kernel-with-data",
+        idempotent: true,
+        max_request_bytes: 10,
+        max_reply_bytes: 0,
+        arguments: &[
+            ArgumentInfo {
+                name: "count",
+                direction: "in",
+                wire_type: "u64",
+                ownership: None,
+            },
+            ArgumentInfo {
+                name: "bytes",
+                direction: "in",
+                wire_type: "u16",
+                ownership: None,
+            },
+        ],
+    },
+    OperationInfo {
+        number: 0x109,
+        name: "call-kernel-tracked",
+        idempotent: false,
+        max_request_bytes: 8,
+        max_reply_bytes: 0,
+        arguments: &[
+            ArgumentInfo {
+                name: "count",
+                direction: "in",
+                wire_type: "u64",
                 ownership: None,
             },
         ],

@@ -71,6 +71,24 @@ pub trait Entries {
         let _ = (service, handle);
         Err(Status::UnknownOperation)
     }
+
+    /// Calls the kernel's `null-service-with-data` `count` times with `bytes`
+    /// bytes of data (the wrapper benchmark: what an argument adds).
+    ///
+    /// Entry operation 0x108 (`call-kernel-with-data`), idempotent. Request: `count: u64`, `bytes: u16`. Reply: nothing.
+    fn call_kernel_with_data(&self, count: u64, bytes: u16) -> Result<(), Status> {
+        let _ = (count, bytes);
+        Err(Status::UnknownOperation)
+    }
+
+    /// Requests and releases one I/O port `count` times (the wrapper
+    /// benchmark: what tracking an object adds; two calls per round).
+    ///
+    /// Entry operation 0x109 (`call-kernel-tracked`), not idempotent. Request: `count: u64`. Reply: nothing.
+    fn call_kernel_tracked(&self, count: u64) -> Result<(), Status> {
+        let _ = count;
+        Err(Status::UnknownOperation)
+    }
 }
 
 /// Runs entry operation `operation_number` on `implementation`: decodes and checks the arguments in `message`, calls the trait method and writes the reply over the message. Returns the status and the reply's length (for `extension_abi::pack_return`).
@@ -88,6 +106,12 @@ pub fn dispatch<E: Entries + ?Sized>(
         operation::ACQUIRE_OBJECTS => dispatch_acquire_objects(message, implementation),
         operation::HANDLES => dispatch_handles(message, implementation),
         operation::RELEASE => dispatch_release(message, implementation),
+        operation::CALL_KERNEL_WITH_DATA => {
+            dispatch_call_kernel_with_data(message, implementation)
+        }
+        operation::CALL_KERNEL_TRACKED => {
+            dispatch_call_kernel_tracked(message, implementation)
+        }
         _ => Err(Status::UnknownOperation),
     };
     match result {
@@ -224,4 +248,27 @@ fn dispatch_release<E: Entries + ?Sized>(
     let mut writer = MessageWriter::new(message);
     writer.put_u64(reply as u64).map_err(|_| Status::BadMessage)?;
     Ok(writer.len())
+}
+
+/// Decodes, checks and runs `call-kernel-with-data`.
+fn dispatch_call_kernel_with_data<E: Entries + ?Sized>(
+    message: &mut [u8],
+    implementation: &E,
+) -> Result<usize, Status> {
+    let mut reader = MessageReader::new(message);
+    let count = reader.u64().map_err(|_| Status::BadMessage)?;
+    let bytes = reader.u16().map_err(|_| Status::BadMessage)?;
+    implementation.call_kernel_with_data(count, bytes)?;
+    Ok(0)
+}
+
+/// Decodes, checks and runs `call-kernel-tracked`.
+fn dispatch_call_kernel_tracked<E: Entries + ?Sized>(
+    message: &mut [u8],
+    implementation: &E,
+) -> Result<usize, Status> {
+    let mut reader = MessageReader::new(message);
+    let count = reader.u64().map_err(|_| Status::BadMessage)?;
+    implementation.call_kernel_tracked(count)?;
+    Ok(0)
 }

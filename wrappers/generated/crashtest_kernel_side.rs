@@ -174,6 +174,42 @@ pub fn release(
     Ok(status)
 }
 
+/// Calls the kernel's `null-service-with-data` `count` times with `bytes`
+/// bytes of data (the wrapper benchmark: what an argument adds).
+///
+/// Entry operation 0x108 (`call-kernel-with-data`), idempotent. Request: `count: u64`, `bytes: u16`. Reply: nothing.
+///
+/// `transport(operation, message)` performs the call with the message in place and answers the extension's status and reply length, or the error that kept it from answering.
+pub fn call_kernel_with_data(
+    transport: &mut impl FnMut(u64, &mut [u8]) -> Result<(Status, usize), CallError>,
+    count: u64,
+    bytes: u16,
+) -> Result<(), CallError> {
+    let mut message = [0u8; 10];
+    let mut writer = MessageWriter::new(&mut message);
+    writer.put_u64(count).map_err(|_| CallError::BadArgument)?;
+    writer.put_u16(bytes).map_err(|_| CallError::BadArgument)?;
+    call_extension(transport, operation::CALL_KERNEL_WITH_DATA, &mut message)?;
+    Ok(())
+}
+
+/// Requests and releases one I/O port `count` times (the wrapper
+/// benchmark: what tracking an object adds; two calls per round).
+///
+/// Entry operation 0x109 (`call-kernel-tracked`), not idempotent. Request: `count: u64`. Reply: nothing.
+///
+/// `transport(operation, message)` performs the call with the message in place and answers the extension's status and reply length, or the error that kept it from answering.
+pub fn call_kernel_tracked(
+    transport: &mut impl FnMut(u64, &mut [u8]) -> Result<(Status, usize), CallError>,
+    count: u64,
+) -> Result<(), CallError> {
+    let mut message = [0u8; 8];
+    let mut writer = MessageWriter::new(&mut message);
+    writer.put_u64(count).map_err(|_| CallError::BadArgument)?;
+    call_extension(transport, operation::CALL_KERNEL_TRACKED, &mut message)?;
+    Ok(())
+}
+
 /// Calls the extension through `transport`; the reply's length if it answered `Status::Ok`.
 fn call_extension(
     transport: &mut impl FnMut(u64, &mut [u8]) -> Result<(Status, usize), CallError>,

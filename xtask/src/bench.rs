@@ -87,6 +87,16 @@ pub const REQUIRED: [(&str, Mode); 5] = [
     ("xpc_ext_to_kernel", Mode::Isolated),
 ];
 
+/// The wrapper measurements: (name, the null XPC it is compared with, how
+/// many null calls it contains).
+pub const WRAPPER_COSTS: [(&str, &str, u64); 5] = [
+    ("wrapper_kernel_to_ext_16b", "xpc_kernel_to_ext", 1),
+    ("wrapper_kernel_to_ext_4k", "xpc_kernel_to_ext", 1),
+    ("wrapper_ext_to_kernel_16b", "xpc_ext_to_kernel", 1),
+    ("wrapper_ext_to_kernel_4k", "xpc_ext_to_kernel", 1),
+    ("wrapper_ext_to_kernel_tracked", "xpc_ext_to_kernel", 2),
+];
+
 /// The baseline every measurement is compared with.
 const DIRECT: (&str, Mode) = ("direct_call", Mode::Native);
 
@@ -96,6 +106,11 @@ pub fn label(name: &str) -> &str {
         "direct_call" => "direct call",
         "xpc_kernel_to_ext" => "kernel -> extension",
         "xpc_ext_to_kernel" => "extension -> kernel",
+        "wrapper_kernel_to_ext_16b" => "kernel -> extension, 16 B argument",
+        "wrapper_kernel_to_ext_4k" => "kernel -> extension, 4 KiB argument",
+        "wrapper_ext_to_kernel_16b" => "extension -> kernel, 16 B argument",
+        "wrapper_ext_to_kernel_4k" => "extension -> kernel, 4 KiB argument",
+        "wrapper_ext_to_kernel_tracked" => "extension -> kernel, tracked object (2 calls)",
         other => other,
     }
 }
@@ -514,7 +529,47 @@ fn show(v: Option<u64>) -> String {
     v.map_or_else(|| "-".into(), |v| v.to_string())
 }
 
+/// What one wrapper measurement adds over its null XPC.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WrapperCost<'a> {
+    /// The measurement.
+    pub name: &'a str,
+    /// Native or isolated.
+    pub mode: Mode,
+    /// Instructions per call (or per round) minus the null calls'.
+    pub added_instructions: Option<i64>,
+    /// Ticks per call (or per round) minus the null calls'.
+    pub added_ticks: Option<i64>,
+}
+
 impl Report {
+    /// The wrapper measurements present, each less its null calls.
+    pub fn wrapper_costs(&self) -> Vec<WrapperCost<'static>> {
+        let mut costs = Vec::new();
+        for (name, baseline, calls) in WRAPPER_COSTS {
+            for mode in Mode::ALL {
+                let added = |samples: &[Sample]| {
+                    let value = find(samples, name, mode)?;
+                    let null = find(samples, baseline, mode)?;
+                    Some(value as i64 - (null * calls) as i64)
+                };
+                let (added_instructions, added_ticks) =
+                    (added(&self.instructions), added(&self.ticks));
+                if find(&self.instructions, name, mode).is_some()
+                    || find(&self.ticks, name, mode).is_some()
+                {
+                    costs.push(WrapperCost {
+                        name,
+                        mode,
+                        added_instructions,
+                        added_ticks,
+                    });
+                }
+            }
+        }
+        costs
+    }
+
     /// Names in the kernel's order (first appearance, boot 1 then boot 2).
     pub fn names(&self) -> Vec<&str> {
         let mut names: Vec<&str> = Vec::new();
@@ -626,6 +681,30 @@ impl Report {
                 );
             }
         }
+        let costs = self.wrapper_costs();
+        if !costs.is_empty() {
+            let _ = writeln!(
+                out,
+                "\nWrapper cost over a null XPC of the same direction and mode (checks, copy, tracking):"
+            );
+            let lw = costs.iter().map(|c| label(c.name).len()).max().unwrap_or(0);
+            let _ = writeln!(
+                out,
+                "{:<lw$}  {:<8}  {:>14}  {:>14}",
+                "measurement", "mode", "+instructions", "+ticks"
+            );
+            for c in &costs {
+                let signed = |v: Option<i64>| v.map_or("-".to_string(), |v| format!("{v:+}"));
+                let _ = writeln!(
+                    out,
+                    "{:<lw$}  {:<8}  {:>14}  {:>14}",
+                    label(c.name),
+                    c.mode.as_str(),
+                    signed(c.added_instructions),
+                    signed(c.added_ticks)
+                );
+            }
+        }
         out.push_str(
             "\ninstructions/call: guest instructions per call, median (boot 2, -icount shift=0):\n\
              \x20 exact and repeatable, but every instruction weighs the same (a CR3 write counts as one).\n\
@@ -682,6 +761,25 @@ impl Report {
                 ])
             })
             .collect();
+        let signed = |v: Option<i64>| match v {
+            Some(v) if v >= 0 => Json::Num(v as u64),
+            Some(v) => Json::Neg(v),
+            None => Json::Null,
+        };
+        let wrapper_costs = self
+            .wrapper_costs()
+            .into_iter()
+            .map(|c| {
+                Json::Obj(vec![
+                    ("name", Json::Str(c.name.into())),
+                    ("mode", Json::Str(c.mode.as_str().into())),
+                    ("instructions", i(c.name, c.mode)),
+                    ("ticks", t(c.name, c.mode)),
+                    ("added_instructions", signed(c.added_instructions)),
+                    ("added_ticks", signed(c.added_ticks)),
+                ])
+            })
+            .collect();
         let doc = Json::Obj(vec![
             ("benchmark", Json::Str("xpc".into())),
             ("date", Json::Str(self.date.clone())),
@@ -701,6 +799,7 @@ impl Report {
             ("xpc_ext_to_kernel_ticks_isolated", t(e2k, iso)),
             ("xpc_kernel_to_ext_ticks_native", t(k2e, nat)),
             ("xpc_ext_to_kernel_ticks_native", t(e2k, nat)),
+            ("wrapper_costs", Json::Arr(wrapper_costs)),
             ("boots", Json::Arr(boots)),
             ("results", Json::Arr(results)),
         ]);
@@ -882,6 +981,8 @@ pub enum Json {
     Null,
     /// A non-negative integer.
     Num(u64),
+    /// A negative integer.
+    Neg(i64),
     /// A string, escaped on output.
     Str(String),
     /// An array.
@@ -897,6 +998,9 @@ impl Json {
         match self {
             Json::Null => out.push_str("null"),
             Json::Num(n) => {
+                let _ = write!(out, "{n}");
+            }
+            Json::Neg(n) => {
                 let _ = write!(out, "{n}");
             }
             Json::Str(s) => json_string(s, out),

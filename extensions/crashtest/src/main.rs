@@ -198,6 +198,23 @@ impl interface::Entries for Crashtest {
         })
     }
 
+    fn call_kernel_with_data(&self, count: u64, bytes: u16) -> Result<(), Status> {
+        let data = [0x5au8; 4096];
+        let data = data.get(..usize::from(bytes)).ok_or(Status::Refused)?;
+        for _ in 0..count {
+            kernel::null_service_with_data(data)?;
+        }
+        Ok(())
+    }
+
+    fn call_kernel_tracked(&self, count: u64) -> Result<(), Status> {
+        for _ in 0..count {
+            let ports = kernel::request_io_ports(0x530, 1)?;
+            kernel::release_io_ports(ports)?;
+        }
+        Ok(())
+    }
+
     fn release(&self, service: u64, bits: u64) -> Result<Status, Status> {
         use kernel::service;
         let result = match service {

@@ -116,6 +116,62 @@ fn xpc(iterations: u64) {
             sample(calls, || call_ok(slot, operation::CALL_KERNEL_NULL, &count));
         report("xpc_ext_to_kernel", mode, total, extension_to_kernel);
     }
+    wrapper_costs(calls, native, isolated);
+}
+
+/// What a generated wrapper adds to a null call: checking and copying a
+/// small (16 B) and a 4 KiB argument, both directions, and tracking an
+/// object (a request and a release of one I/O port: two calls per round).
+fn wrapper_costs(calls: u64, native: nim::Slot, isolated: nim::Slot) {
+    use crate::nim::interface::{self, crashtest, kernel};
+    let total = calls * SAMPLES;
+    let small = [0x5au8; 16];
+    let large = [0x5au8; 4096];
+    for (slot, mode) in [(native, "native"), (isolated, "isolated")] {
+        let generation = nim::SLOTS[slot].generation.load(Ordering::Acquire);
+        let mut transport = interface::transport(slot, generation, nim::State::Running);
+        for (name, data) in [
+            ("wrapper_kernel_to_ext_16b", &small[..]),
+            ("wrapper_kernel_to_ext_4k", &large[..]),
+        ] {
+            if let Err(error) = kernel::null_with_data(&mut transport, data) {
+                fail(format_args!("{name} ({mode}): {error}"));
+            }
+            let ticks = sample(calls, || {
+                for _ in 0..calls {
+                    let _ = core::hint::black_box(kernel::null_with_data(&mut transport, data));
+                }
+            });
+            report(name, mode, total, ticks);
+        }
+        for (name, bytes) in [
+            ("wrapper_ext_to_kernel_16b", small.len() as u16),
+            ("wrapper_ext_to_kernel_4k", large.len() as u16),
+        ] {
+            if let Err(error) = crashtest::call_kernel_with_data(&mut transport, 1, bytes) {
+                fail(format_args!("{name} ({mode}): {error}"));
+            }
+            let ticks = sample(calls, || {
+                if let Err(error) = crashtest::call_kernel_with_data(&mut transport, calls, bytes) {
+                    fail(format_args!("{name} ({mode}): {error}"));
+                }
+            });
+            report(name, mode, total, ticks);
+        }
+        if let Err(error) = crashtest::call_kernel_tracked(&mut transport, 1) {
+            fail(format_args!(
+                "wrapper_ext_to_kernel_tracked ({mode}): {error}"
+            ));
+        }
+        let ticks = sample(calls, || {
+            if let Err(error) = crashtest::call_kernel_tracked(&mut transport, calls) {
+                fail(format_args!(
+                    "wrapper_ext_to_kernel_tracked ({mode}): {error}"
+                ));
+            }
+        });
+        report("wrapper_ext_to_kernel_tracked", mode, total, ticks);
+    }
 }
 
 /// Crash-and-recover cycles in one boot: mixed kinds over both bundled

@@ -265,14 +265,32 @@ fn isolated_service(
     if let Some(failure) = failure {
         return fail(failure.kind(), Some(message), failure.reason());
     }
-    if length > 0 {
+    // Only the reply goes back (a service without one copies nothing).
+    let reply = length.min(largest_reply(service));
+    if reply > 0 {
         // SAFETY: the destination was checked to lie in the caller's region;
         // the probe turns an unmapped page into an error.
         let _ = unsafe {
-            crate::arch::fixup::probe_copy(message as *mut u8, copy.as_ptr() as u64, length)
+            crate::arch::fixup::probe_copy(message as *mut u8, copy.as_ptr() as u64, reply)
         };
     }
     status
+}
+
+/// The largest reply of kernel service `service`, in bytes (0 for an
+/// unknown one).
+fn largest_reply(service: u64) -> usize {
+    let by_position = usize::try_from(service.wrapping_sub(1))
+        .ok()
+        .and_then(|index| wrappers::SERVICES.get(index))
+        .filter(|info| info.number == service);
+    by_position
+        .or_else(|| {
+            wrappers::SERVICES
+                .iter()
+                .find(|info| info.number == service)
+        })
+        .map_or(0, |info| info.max_reply_bytes)
 }
 
 /// The native extensions' service entry: a direct call, message in place.
