@@ -866,7 +866,7 @@ fn dispatch_interrupt<E: Entries + ?Sized>(
     message: &mut [u8],
     implementation: &E,
 ) -> Result<usize, Status> {
-    if message.len() < 1 {
+    if message.is_empty() {
         return Err(Status::BadMessage);
     }
     let mut reader = MessageReader::new(message);

@@ -900,7 +900,9 @@ impl<'a> Generator<'a> {
             snake(&operation.name)
         ));
         let values = self.reply_values(operation);
-        if max_reply > 0 {
+        if max_reply == 1 {
+            self.line("if message.is_empty() { return Err(Status::BadMessage); }");
+        } else if max_reply > 1 {
             self.line(format!(
                 "if message.len() < {max_reply} {{ return Err(Status::BadMessage); }}"
             ));

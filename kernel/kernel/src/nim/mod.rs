@@ -788,6 +788,13 @@ pub fn set_policy(slot: Slot, policy: RestartPolicy) {
 /// released, its memory freed. The record stays (state `stopped`).
 pub fn unload(slot: Slot) -> Result<(), NimError> {
     let state = &SLOTS[slot];
+    if state.state() == State::Running {
+        // Let the extension release what it holds (an extension that does
+        // not answer `remove`, or fails in it, is torn down all the same).
+        let generation = state.generation.load(Ordering::Acquire);
+        let _ =
+            interface::kernel::remove(&mut interface::transport(slot, generation, State::Running));
+    }
     if !state.transition(State::Running, State::Recovering) {
         return Err(NimError::NotRunning(state.state()));
     }

@@ -1075,11 +1075,6 @@ impl ExtensionDevice {
     pub fn periods_finished(&self) -> u64 {
         self.periods_finished.load(Ordering::Relaxed)
     }
-
-    /// Transmits a frame on a network device.
-    pub fn transmit(&self, frame: &[u8]) -> Result<(), extension_abi::CallError> {
-        wrappers::network_transmit(&mut self.transport(), self.handle(), frame)
-    }
 }
 
 impl core::fmt::Debug for ExtensionDevice {

@@ -694,7 +694,8 @@ kernel_test!(tracked_objects_are_released_on_a_crash_and_bad_handles_fail_the_ex
         ensure!(objects_of(slot) == 0, "{} objects after recovering", objects_of(slot));
     }
     // Forged handles, made from the live ones of the current instance.
-    let forgeries: [(&str, fn(&[u64]) -> u64); 6] = [
+    type Forge = fn(&[u64]) -> u64;
+    let forgeries: [(&str, Forge); 6] = [
         ("a flipped bit", |live| live[0] ^ 1),
         ("another extension's", |live| live[0] ^ (1 << 40)),
         ("zero", |_| 0),
