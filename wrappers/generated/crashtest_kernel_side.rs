@@ -33,7 +33,7 @@ pub fn checksum(
     rounds: u64,
 ) -> Result<u64, CallError> {
     let mut message = [0u8; 16];
-    let mut writer = MessageWriter::new(&mut message);
+    let mut writer = MessageWriter::new(&mut message[..]);
     writer.put_u64(seed).map_err(|_| CallError::BadArgument)?;
     writer.put_u64(rounds).map_err(|_| CallError::BadArgument)?;
     let reply_length = call_extension(transport, operation::CHECKSUM, &mut message)?;
@@ -52,7 +52,7 @@ pub fn nest(
     depth: u64,
 ) -> Result<u64, CallError> {
     let mut message = [0u8; 8];
-    let mut writer = MessageWriter::new(&mut message);
+    let mut writer = MessageWriter::new(&mut message[..]);
     writer.put_u64(depth).map_err(|_| CallError::BadArgument)?;
     let reply_length = call_extension(transport, operation::NEST, &mut message)?;
     let mut reader = MessageReader::new(&message[..reply_length]);
@@ -71,7 +71,7 @@ pub fn yield_inside(
     rounds: u64,
 ) -> Result<u64, CallError> {
     let mut message = [0u8; 8];
-    let mut writer = MessageWriter::new(&mut message);
+    let mut writer = MessageWriter::new(&mut message[..]);
     writer.put_u64(rounds).map_err(|_| CallError::BadArgument)?;
     let reply_length = call_extension(transport, operation::YIELD_INSIDE, &mut message)?;
     let mut reader = MessageReader::new(&message[..reply_length]);
@@ -161,7 +161,7 @@ pub fn release(
     handle: u64,
 ) -> Result<Status, CallError> {
     let mut message = [0u8; 16];
-    let mut writer = MessageWriter::new(&mut message);
+    let mut writer = MessageWriter::new(&mut message[..]);
     writer.put_u64(service).map_err(|_| CallError::BadArgument)?;
     writer.put_u64(handle).map_err(|_| CallError::BadArgument)?;
     let reply_length = call_extension(transport, operation::RELEASE, &mut message)?;
@@ -186,7 +186,7 @@ pub fn call_kernel_with_data(
     bytes: u16,
 ) -> Result<(), CallError> {
     let mut message = [0u8; 10];
-    let mut writer = MessageWriter::new(&mut message);
+    let mut writer = MessageWriter::new(&mut message[..]);
     writer.put_u64(count).map_err(|_| CallError::BadArgument)?;
     writer.put_u16(bytes).map_err(|_| CallError::BadArgument)?;
     call_extension(transport, operation::CALL_KERNEL_WITH_DATA, &mut message)?;
@@ -204,7 +204,7 @@ pub fn call_kernel_tracked(
     count: u64,
 ) -> Result<(), CallError> {
     let mut message = [0u8; 8];
-    let mut writer = MessageWriter::new(&mut message);
+    let mut writer = MessageWriter::new(&mut message[..]);
     writer.put_u64(count).map_err(|_| CallError::BadArgument)?;
     call_extension(transport, operation::CALL_KERNEL_TRACKED, &mut message)?;
     Ok(())

@@ -15,8 +15,16 @@ pub fn log(level: Level, text: &str) -> Result<(), Status> {
     if text.len() > 255 {
         return Err(Status::BadMessage);
     }
-    let mut message = [0u8; 256];
-    let mut writer = MessageWriter::new(&mut message);
+    let request_length = 1 + text.len();
+    let mut small = [0u8; 64];
+    let mut large;
+    let message: &mut [u8] = if request_length <= 64 {
+        &mut small
+    } else {
+        large = [0u8; 256];
+        &mut large
+    };
+    let mut writer = MessageWriter::new(&mut message[..]);
     writer.put_u8(level.code()).map_err(|_| Status::BadMessage)?;
     writer.put_bytes(text.as_bytes()).map_err(|_| Status::BadMessage)?;
     let message_length = writer.len();
@@ -32,8 +40,16 @@ pub fn panic(text: &str) -> Result<(), Status> {
     if text.len() > 255 {
         return Err(Status::BadMessage);
     }
-    let mut message = [0u8; 255];
-    let mut writer = MessageWriter::new(&mut message);
+    let request_length = text.len();
+    let mut small = [0u8; 64];
+    let mut large;
+    let message: &mut [u8] = if request_length <= 64 {
+        &mut small
+    } else {
+        large = [0u8; 255];
+        &mut large
+    };
+    let mut writer = MessageWriter::new(&mut message[..]);
     writer.put_bytes(text.as_bytes()).map_err(|_| Status::BadMessage)?;
     let message_length = writer.len();
     call_kernel(service::PANIC, &mut message[..message_length])?;
@@ -53,7 +69,7 @@ pub fn yield_now() -> Result<(), Status> {
 /// Service 4 (`sleep-ms`), idempotent. Request: `milliseconds: u64`. Reply: nothing.
 pub fn sleep_ms(milliseconds: u64) -> Result<(), Status> {
     let mut message = [0u8; 8];
-    let mut writer = MessageWriter::new(&mut message);
+    let mut writer = MessageWriter::new(&mut message[..]);
     writer.put_u64(milliseconds).map_err(|_| Status::BadMessage)?;
     call_kernel(service::SLEEP_MS, &mut message)?;
     Ok(())
@@ -74,7 +90,7 @@ pub fn null_service() -> Result<(), Status> {
 /// Service 6 (`call-back`), not idempotent. Request: `operation: u64`, `argument: u64`. Reply: `status: status`.
 pub fn call_back(operation: u64, argument: u64) -> Result<Status, Status> {
     let mut message = [0u8; 16];
-    let mut writer = MessageWriter::new(&mut message);
+    let mut writer = MessageWriter::new(&mut message[..]);
     writer.put_u64(operation).map_err(|_| Status::BadMessage)?;
     writer.put_u64(argument).map_err(|_| Status::BadMessage)?;
     call_kernel(service::CALL_BACK, &mut message)?;
@@ -104,7 +120,7 @@ pub fn uptime_ms() -> Result<u64, Status> {
 /// Service 8 (`grant-memory`), not idempotent. Request: `pages: u64`. Reply: `handle: handle<memory>`, `address: u64`.
 pub fn grant_memory(pages: u64) -> Result<GrantMemoryReply, Status> {
     let mut message = [0u8; 16];
-    let mut writer = MessageWriter::new(&mut message);
+    let mut writer = MessageWriter::new(&mut message[..]);
     writer.put_u64(pages).map_err(|_| Status::BadMessage)?;
     call_kernel(service::GRANT_MEMORY, &mut message)?;
     let mut reader = MessageReader::new(&message);
@@ -121,7 +137,7 @@ pub fn grant_memory(pages: u64) -> Result<GrantMemoryReply, Status> {
 /// Service 9 (`release-memory`), not idempotent. Request: `handle: handle<memory>`. Reply: nothing.
 pub fn release_memory(handle: MemoryHandle) -> Result<(), Status> {
     let mut message = [0u8; 8];
-    let mut writer = MessageWriter::new(&mut message);
+    let mut writer = MessageWriter::new(&mut message[..]);
     writer.put_u64(handle.0).map_err(|_| Status::BadMessage)?;
     call_kernel(service::RELEASE_MEMORY, &mut message)?;
     Ok(())
@@ -134,7 +150,7 @@ pub fn release_memory(handle: MemoryHandle) -> Result<(), Status> {
 /// Service 10 (`request-io-ports`), not idempotent. Request: `first: u16`, `count: u16`. Reply: `handle: handle<io-ports>`.
 pub fn request_io_ports(first: u16, count: u16) -> Result<IoPortsHandle, Status> {
     let mut message = [0u8; 8];
-    let mut writer = MessageWriter::new(&mut message);
+    let mut writer = MessageWriter::new(&mut message[..]);
     writer.put_u16(first).map_err(|_| Status::BadMessage)?;
     writer.put_u16(count).map_err(|_| Status::BadMessage)?;
     call_kernel(service::REQUEST_IO_PORTS, &mut message)?;
@@ -148,7 +164,7 @@ pub fn request_io_ports(first: u16, count: u16) -> Result<IoPortsHandle, Status>
 /// Service 11 (`release-io-ports`), not idempotent. Request: `handle: handle<io-ports>`. Reply: nothing.
 pub fn release_io_ports(handle: IoPortsHandle) -> Result<(), Status> {
     let mut message = [0u8; 8];
-    let mut writer = MessageWriter::new(&mut message);
+    let mut writer = MessageWriter::new(&mut message[..]);
     writer.put_u64(handle.0).map_err(|_| Status::BadMessage)?;
     call_kernel(service::RELEASE_IO_PORTS, &mut message)?;
     Ok(())
@@ -161,7 +177,7 @@ pub fn release_io_ports(handle: IoPortsHandle) -> Result<(), Status> {
 /// Service 12 (`request-interrupt`), not idempotent. Request: `line: u8`. Reply: `handle: handle<interrupt>`.
 pub fn request_interrupt(line: u8) -> Result<InterruptHandle, Status> {
     let mut message = [0u8; 8];
-    let mut writer = MessageWriter::new(&mut message);
+    let mut writer = MessageWriter::new(&mut message[..]);
     writer.put_u8(line).map_err(|_| Status::BadMessage)?;
     call_kernel(service::REQUEST_INTERRUPT, &mut message)?;
     let mut reader = MessageReader::new(&message);
@@ -174,7 +190,7 @@ pub fn request_interrupt(line: u8) -> Result<InterruptHandle, Status> {
 /// Service 13 (`free-interrupt`), not idempotent. Request: `handle: handle<interrupt>`. Reply: nothing.
 pub fn free_interrupt(handle: InterruptHandle) -> Result<(), Status> {
     let mut message = [0u8; 8];
-    let mut writer = MessageWriter::new(&mut message);
+    let mut writer = MessageWriter::new(&mut message[..]);
     writer.put_u64(handle.0).map_err(|_| Status::BadMessage)?;
     call_kernel(service::FREE_INTERRUPT, &mut message)?;
     Ok(())
@@ -185,7 +201,7 @@ pub fn free_interrupt(handle: InterruptHandle) -> Result<(), Status> {
 /// Service 14 (`start-timer`), not idempotent. Request: `milliseconds: u64`, `periodic: bool`. Reply: `handle: handle<timer>`.
 pub fn start_timer(milliseconds: u64, periodic: bool) -> Result<TimerHandle, Status> {
     let mut message = [0u8; 9];
-    let mut writer = MessageWriter::new(&mut message);
+    let mut writer = MessageWriter::new(&mut message[..]);
     writer.put_u64(milliseconds).map_err(|_| Status::BadMessage)?;
     writer.put_u8(u8::from(periodic)).map_err(|_| Status::BadMessage)?;
     call_kernel(service::START_TIMER, &mut message)?;
@@ -199,7 +215,7 @@ pub fn start_timer(milliseconds: u64, periodic: bool) -> Result<TimerHandle, Sta
 /// Service 15 (`cancel-timer`), not idempotent. Request: `handle: handle<timer>`. Reply: nothing.
 pub fn cancel_timer(handle: TimerHandle) -> Result<(), Status> {
     let mut message = [0u8; 8];
-    let mut writer = MessageWriter::new(&mut message);
+    let mut writer = MessageWriter::new(&mut message[..]);
     writer.put_u64(handle.0).map_err(|_| Status::BadMessage)?;
     call_kernel(service::CANCEL_TIMER, &mut message)?;
     Ok(())
@@ -214,7 +230,7 @@ pub fn register_device(class: DeviceClass, name: &str) -> Result<DeviceHandle, S
         return Err(Status::BadMessage);
     }
     let mut message = [0u8; 33];
-    let mut writer = MessageWriter::new(&mut message);
+    let mut writer = MessageWriter::new(&mut message[..]);
     writer.put_u8(class.code()).map_err(|_| Status::BadMessage)?;
     writer.put_u8(name.len() as u8).map_err(|_| Status::BadMessage)?;
     writer.put_bytes(name.as_bytes()).map_err(|_| Status::BadMessage)?;
@@ -230,7 +246,7 @@ pub fn register_device(class: DeviceClass, name: &str) -> Result<DeviceHandle, S
 /// Service 17 (`unregister-device`), not idempotent. Request: `handle: handle<device>`. Reply: nothing.
 pub fn unregister_device(handle: DeviceHandle) -> Result<(), Status> {
     let mut message = [0u8; 8];
-    let mut writer = MessageWriter::new(&mut message);
+    let mut writer = MessageWriter::new(&mut message[..]);
     writer.put_u64(handle.0).map_err(|_| Status::BadMessage)?;
     call_kernel(service::UNREGISTER_DEVICE, &mut message)?;
     Ok(())
@@ -245,7 +261,7 @@ pub fn read_io_port(
     width: AccessWidth,
 ) -> Result<u32, Status> {
     let mut message = [0u8; 11];
-    let mut writer = MessageWriter::new(&mut message);
+    let mut writer = MessageWriter::new(&mut message[..]);
     writer.put_u64(ports.0).map_err(|_| Status::BadMessage)?;
     writer.put_u16(offset).map_err(|_| Status::BadMessage)?;
     writer.put_u8(width.code()).map_err(|_| Status::BadMessage)?;
@@ -265,7 +281,7 @@ pub fn write_io_port(
     value: u32,
 ) -> Result<(), Status> {
     let mut message = [0u8; 15];
-    let mut writer = MessageWriter::new(&mut message);
+    let mut writer = MessageWriter::new(&mut message[..]);
     writer.put_u64(ports.0).map_err(|_| Status::BadMessage)?;
     writer.put_u16(offset).map_err(|_| Status::BadMessage)?;
     writer.put_u8(width.code()).map_err(|_| Status::BadMessage)?;
@@ -284,7 +300,7 @@ pub fn claim_pci_device(
     index: u8,
 ) -> Result<ClaimPciDeviceReply, Status> {
     let mut message = [0u8; 9];
-    let mut writer = MessageWriter::new(&mut message);
+    let mut writer = MessageWriter::new(&mut message[..]);
     writer.put_u16(vendor).map_err(|_| Status::BadMessage)?;
     writer.put_u16(device).map_err(|_| Status::BadMessage)?;
     writer.put_u8(index).map_err(|_| Status::BadMessage)?;
@@ -303,7 +319,7 @@ pub fn claim_pci_device(
 /// Service 21 (`release-pci-device`), not idempotent. Request: `handle: handle<pci-device>`. Reply: nothing.
 pub fn release_pci_device(handle: PciDeviceHandle) -> Result<(), Status> {
     let mut message = [0u8; 8];
-    let mut writer = MessageWriter::new(&mut message);
+    let mut writer = MessageWriter::new(&mut message[..]);
     writer.put_u64(handle.0).map_err(|_| Status::BadMessage)?;
     call_kernel(service::RELEASE_PCI_DEVICE, &mut message)?;
     Ok(())
@@ -318,7 +334,7 @@ pub fn read_pci_config(
     width: AccessWidth,
 ) -> Result<u32, Status> {
     let mut message = [0u8; 10];
-    let mut writer = MessageWriter::new(&mut message);
+    let mut writer = MessageWriter::new(&mut message[..]);
     writer.put_u64(device.0).map_err(|_| Status::BadMessage)?;
     writer.put_u8(offset).map_err(|_| Status::BadMessage)?;
     writer.put_u8(width.code()).map_err(|_| Status::BadMessage)?;
@@ -341,7 +357,7 @@ pub fn write_pci_config(
     value: u32,
 ) -> Result<(), Status> {
     let mut message = [0u8; 14];
-    let mut writer = MessageWriter::new(&mut message);
+    let mut writer = MessageWriter::new(&mut message[..]);
     writer.put_u64(device.0).map_err(|_| Status::BadMessage)?;
     writer.put_u8(offset).map_err(|_| Status::BadMessage)?;
     writer.put_u8(width.code()).map_err(|_| Status::BadMessage)?;
@@ -358,7 +374,7 @@ pub fn read_pci_bar(
     index: u8,
 ) -> Result<ReadPciBarReply, Status> {
     let mut message = [0u8; 17];
-    let mut writer = MessageWriter::new(&mut message);
+    let mut writer = MessageWriter::new(&mut message[..]);
     writer.put_u64(device.0).map_err(|_| Status::BadMessage)?;
     writer.put_u8(index).map_err(|_| Status::BadMessage)?;
     call_kernel(service::READ_PCI_BAR, &mut message)?;
@@ -381,7 +397,7 @@ pub fn set_pci_bus_mastering(
     enabled: bool,
 ) -> Result<(), Status> {
     let mut message = [0u8; 9];
-    let mut writer = MessageWriter::new(&mut message);
+    let mut writer = MessageWriter::new(&mut message[..]);
     writer.put_u64(device.0).map_err(|_| Status::BadMessage)?;
     writer.put_u8(u8::from(enabled)).map_err(|_| Status::BadMessage)?;
     call_kernel(service::SET_PCI_BUS_MASTERING, &mut message)?;
@@ -394,7 +410,7 @@ pub fn set_pci_bus_mastering(
 /// Service 26 (`map-mmio`), not idempotent. Request: `device: handle<pci-device>`, `bar: u8`. Reply: `handle: handle<mmio>`, `address: u64`, `length: u64`.
 pub fn map_mmio(device: PciDeviceHandle, bar: u8) -> Result<MapMmioReply, Status> {
     let mut message = [0u8; 24];
-    let mut writer = MessageWriter::new(&mut message);
+    let mut writer = MessageWriter::new(&mut message[..]);
     writer.put_u64(device.0).map_err(|_| Status::BadMessage)?;
     writer.put_u8(bar).map_err(|_| Status::BadMessage)?;
     call_kernel(service::MAP_MMIO, &mut message)?;
@@ -414,7 +430,7 @@ pub fn map_mmio(device: PciDeviceHandle, bar: u8) -> Result<MapMmioReply, Status
 /// Service 27 (`unmap-mmio`), not idempotent. Request: `handle: handle<mmio>`. Reply: nothing.
 pub fn unmap_mmio(handle: MmioHandle) -> Result<(), Status> {
     let mut message = [0u8; 8];
-    let mut writer = MessageWriter::new(&mut message);
+    let mut writer = MessageWriter::new(&mut message[..]);
     writer.put_u64(handle.0).map_err(|_| Status::BadMessage)?;
     call_kernel(service::UNMAP_MMIO, &mut message)?;
     Ok(())
@@ -426,7 +442,7 @@ pub fn unmap_mmio(handle: MmioHandle) -> Result<(), Status> {
 /// Service 28 (`allocate-dma`), not idempotent. Request: `bytes: u64`. Reply: `handle: handle<dma-buffer>`, `address: u64`, `physical: u64`.
 pub fn allocate_dma(bytes: u64) -> Result<AllocateDmaReply, Status> {
     let mut message = [0u8; 24];
-    let mut writer = MessageWriter::new(&mut message);
+    let mut writer = MessageWriter::new(&mut message[..]);
     writer.put_u64(bytes).map_err(|_| Status::BadMessage)?;
     call_kernel(service::ALLOCATE_DMA, &mut message)?;
     let mut reader = MessageReader::new(&message);
@@ -445,7 +461,7 @@ pub fn allocate_dma(bytes: u64) -> Result<AllocateDmaReply, Status> {
 /// Service 29 (`free-dma`), not idempotent. Request: `handle: handle<dma-buffer>`. Reply: nothing.
 pub fn free_dma(handle: DmaBufferHandle) -> Result<(), Status> {
     let mut message = [0u8; 8];
-    let mut writer = MessageWriter::new(&mut message);
+    let mut writer = MessageWriter::new(&mut message[..]);
     writer.put_u64(handle.0).map_err(|_| Status::BadMessage)?;
     call_kernel(service::FREE_DMA, &mut message)?;
     Ok(())
@@ -457,7 +473,7 @@ pub fn free_dma(handle: DmaBufferHandle) -> Result<(), Status> {
 /// Service 30 (`disable-interrupt`), idempotent. Request: `handle: handle<interrupt>`. Reply: nothing.
 pub fn disable_interrupt(handle: InterruptHandle) -> Result<(), Status> {
     let mut message = [0u8; 8];
-    let mut writer = MessageWriter::new(&mut message);
+    let mut writer = MessageWriter::new(&mut message[..]);
     writer.put_u64(handle.0).map_err(|_| Status::BadMessage)?;
     call_kernel(service::DISABLE_INTERRUPT, &mut message)?;
     Ok(())
@@ -468,7 +484,7 @@ pub fn disable_interrupt(handle: InterruptHandle) -> Result<(), Status> {
 /// Service 31 (`enable-interrupt`), idempotent. Request: `handle: handle<interrupt>`. Reply: nothing.
 pub fn enable_interrupt(handle: InterruptHandle) -> Result<(), Status> {
     let mut message = [0u8; 8];
-    let mut writer = MessageWriter::new(&mut message);
+    let mut writer = MessageWriter::new(&mut message[..]);
     writer.put_u64(handle.0).map_err(|_| Status::BadMessage)?;
     call_kernel(service::ENABLE_INTERRUPT, &mut message)?;
     Ok(())
@@ -480,7 +496,7 @@ pub fn enable_interrupt(handle: InterruptHandle) -> Result<(), Status> {
 /// Service 32 (`acknowledge-interrupt`), idempotent. Request: `handle: handle<interrupt>`. Reply: nothing.
 pub fn acknowledge_interrupt(handle: InterruptHandle) -> Result<(), Status> {
     let mut message = [0u8; 8];
-    let mut writer = MessageWriter::new(&mut message);
+    let mut writer = MessageWriter::new(&mut message[..]);
     writer.put_u64(handle.0).map_err(|_| Status::BadMessage)?;
     call_kernel(service::ACKNOWLEDGE_INTERRUPT, &mut message)?;
     Ok(())
@@ -505,8 +521,16 @@ pub fn deliver_packet(device: DeviceHandle, frame: &[u8]) -> Result<(), Status> 
     if frame.len() > 1514 {
         return Err(Status::BadMessage);
     }
-    let mut message = [0u8; 1522];
-    let mut writer = MessageWriter::new(&mut message);
+    let request_length = 8 + frame.len();
+    let mut small = [0u8; 64];
+    let mut large;
+    let message: &mut [u8] = if request_length <= 64 {
+        &mut small
+    } else {
+        large = [0u8; 1522];
+        &mut large
+    };
+    let mut writer = MessageWriter::new(&mut message[..]);
     writer.put_u64(device.0).map_err(|_| Status::BadMessage)?;
     writer.put_bytes(frame).map_err(|_| Status::BadMessage)?;
     let message_length = writer.len();
@@ -519,7 +543,7 @@ pub fn deliver_packet(device: DeviceHandle, frame: &[u8]) -> Result<(), Status> 
 /// Service 35 (`period-finished`), not idempotent. Request: `device: handle<device>`. Reply: nothing.
 pub fn period_finished(device: DeviceHandle) -> Result<(), Status> {
     let mut message = [0u8; 8];
-    let mut writer = MessageWriter::new(&mut message);
+    let mut writer = MessageWriter::new(&mut message[..]);
     writer.put_u64(device.0).map_err(|_| Status::BadMessage)?;
     call_kernel(service::PERIOD_FINISHED, &mut message)?;
     Ok(())
@@ -533,8 +557,16 @@ pub fn null_service_with_data(data: &[u8]) -> Result<(), Status> {
     if data.len() > 4096 {
         return Err(Status::BadMessage);
     }
-    let mut message = [0u8; 4096];
-    let mut writer = MessageWriter::new(&mut message);
+    let request_length = data.len();
+    let mut small = [0u8; 64];
+    let mut large;
+    let message: &mut [u8] = if request_length <= 64 {
+        &mut small
+    } else {
+        large = [0u8; 4096];
+        &mut large
+    };
+    let mut writer = MessageWriter::new(&mut message[..]);
     writer.put_bytes(data).map_err(|_| Status::BadMessage)?;
     let message_length = writer.len();
     call_kernel(service::NULL_SERVICE_WITH_DATA, &mut message[..message_length])?;

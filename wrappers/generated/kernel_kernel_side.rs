@@ -825,7 +825,7 @@ pub fn init(
     heap_size: u64,
 ) -> Result<InitReply, CallError> {
     let mut message = [0u8; 32];
-    let mut writer = MessageWriter::new(&mut message);
+    let mut writer = MessageWriter::new(&mut message[..]);
     writer.put_u32(abi_version).map_err(|_| CallError::BadArgument)?;
     writer.put_u32(generation).map_err(|_| CallError::BadArgument)?;
     writer.put_u64(kernel_service_entry).map_err(|_| CallError::BadArgument)?;
@@ -856,7 +856,7 @@ pub fn crash(
     target: u64,
 ) -> Result<(), CallError> {
     let mut message = [0u8; 12];
-    let mut writer = MessageWriter::new(&mut message);
+    let mut writer = MessageWriter::new(&mut message[..]);
     writer.put_u32(kind.code()).map_err(|_| CallError::BadArgument)?;
     writer.put_u64(target).map_err(|_| CallError::BadArgument)?;
     call_extension(transport, operation::CRASH, &mut message)?;
@@ -885,7 +885,7 @@ pub fn call_kernel_null(
     count: u64,
 ) -> Result<(), CallError> {
     let mut message = [0u8; 8];
-    let mut writer = MessageWriter::new(&mut message);
+    let mut writer = MessageWriter::new(&mut message[..]);
     writer.put_u64(count).map_err(|_| CallError::BadArgument)?;
     call_extension(transport, operation::CALL_KERNEL_NULL, &mut message)?;
     Ok(())
@@ -903,7 +903,7 @@ pub fn interrupt(
     line: u8,
 ) -> Result<bool, CallError> {
     let mut message = [0u8; 1];
-    let mut writer = MessageWriter::new(&mut message);
+    let mut writer = MessageWriter::new(&mut message[..]);
     writer.put_u8(line).map_err(|_| CallError::BadArgument)?;
     let reply_length = call_extension(transport, operation::INTERRUPT, &mut message)?;
     let mut reader = MessageReader::new(&message[..reply_length]);
@@ -925,7 +925,7 @@ pub fn timer(
     timer: TimerHandle,
 ) -> Result<(), CallError> {
     let mut message = [0u8; 8];
-    let mut writer = MessageWriter::new(&mut message);
+    let mut writer = MessageWriter::new(&mut message[..]);
     writer.put_u64(timer.0).map_err(|_| CallError::BadArgument)?;
     call_extension(transport, operation::TIMER, &mut message)?;
     Ok(())
@@ -956,8 +956,16 @@ pub fn null_with_data(
     if data.len() > 4096 {
         return Err(CallError::BadArgument);
     }
-    let mut message = [0u8; 4096];
-    let mut writer = MessageWriter::new(&mut message);
+    let request_length = data.len();
+    let mut small = [0u8; 64];
+    let mut large;
+    let message: &mut [u8] = if request_length <= 64 {
+        &mut small
+    } else {
+        large = [0u8; 4096];
+        &mut large
+    };
+    let mut writer = MessageWriter::new(&mut message[..]);
     writer.put_bytes(data).map_err(|_| CallError::BadArgument)?;
     let message_length = writer.len();
     call_extension(
@@ -981,7 +989,7 @@ pub fn character_read(
     data: &mut [u8],
 ) -> Result<usize, CallError> {
     let mut message = [0u8; 4096];
-    let mut writer = MessageWriter::new(&mut message);
+    let mut writer = MessageWriter::new(&mut message[..]);
     writer.put_u64(device.0).map_err(|_| CallError::BadArgument)?;
     writer.put_u16(length).map_err(|_| CallError::BadArgument)?;
     let reply_length = call_extension(
@@ -1009,8 +1017,16 @@ pub fn character_write(
     if data.len() > 4096 {
         return Err(CallError::BadArgument);
     }
-    let mut message = [0u8; 4106];
-    let mut writer = MessageWriter::new(&mut message);
+    let request_length = 10 + data.len();
+    let mut small = [0u8; 64];
+    let mut large;
+    let message: &mut [u8] = if request_length <= 64 {
+        &mut small
+    } else {
+        large = [0u8; 4106];
+        &mut large
+    };
+    let mut writer = MessageWriter::new(&mut message[..]);
     writer.put_u64(device.0).map_err(|_| CallError::BadArgument)?;
     writer.put_u16(data.len() as u16).map_err(|_| CallError::BadArgument)?;
     writer.put_bytes(data).map_err(|_| CallError::BadArgument)?;
@@ -1037,7 +1053,7 @@ pub fn character_control(
     argument: u64,
 ) -> Result<u64, CallError> {
     let mut message = [0u8; 20];
-    let mut writer = MessageWriter::new(&mut message);
+    let mut writer = MessageWriter::new(&mut message[..]);
     writer.put_u64(device.0).map_err(|_| CallError::BadArgument)?;
     writer.put_u32(request).map_err(|_| CallError::BadArgument)?;
     writer.put_u64(argument).map_err(|_| CallError::BadArgument)?;
@@ -1061,7 +1077,7 @@ pub fn block_capacity(
     device: DeviceHandle,
 ) -> Result<BlockCapacityReply, CallError> {
     let mut message = [0u8; 12];
-    let mut writer = MessageWriter::new(&mut message);
+    let mut writer = MessageWriter::new(&mut message[..]);
     writer.put_u64(device.0).map_err(|_| CallError::BadArgument)?;
     let reply_length = call_extension(
         transport,
@@ -1097,7 +1113,7 @@ pub fn block_submit(
         return Err(CallError::BadArgument);
     }
     let mut message = [0u8; 4117];
-    let mut writer = MessageWriter::new(&mut message);
+    let mut writer = MessageWriter::new(&mut message[..]);
     writer.put_u64(device.0).map_err(|_| CallError::BadArgument)?;
     writer.put_u8(operation.code()).map_err(|_| CallError::BadArgument)?;
     writer.put_u64(sector).map_err(|_| CallError::BadArgument)?;
@@ -1127,7 +1143,7 @@ pub fn network_open(
     device: DeviceHandle,
 ) -> Result<(), CallError> {
     let mut message = [0u8; 8];
-    let mut writer = MessageWriter::new(&mut message);
+    let mut writer = MessageWriter::new(&mut message[..]);
     writer.put_u64(device.0).map_err(|_| CallError::BadArgument)?;
     call_extension(transport, operation::NETWORK_OPEN, &mut message)?;
     Ok(())
@@ -1143,7 +1159,7 @@ pub fn network_stop(
     device: DeviceHandle,
 ) -> Result<(), CallError> {
     let mut message = [0u8; 8];
-    let mut writer = MessageWriter::new(&mut message);
+    let mut writer = MessageWriter::new(&mut message[..]);
     writer.put_u64(device.0).map_err(|_| CallError::BadArgument)?;
     call_extension(transport, operation::NETWORK_STOP, &mut message)?;
     Ok(())
@@ -1162,8 +1178,16 @@ pub fn network_transmit(
     if frame.len() > 1514 {
         return Err(CallError::BadArgument);
     }
-    let mut message = [0u8; 1522];
-    let mut writer = MessageWriter::new(&mut message);
+    let request_length = 8 + frame.len();
+    let mut small = [0u8; 64];
+    let mut large;
+    let message: &mut [u8] = if request_length <= 64 {
+        &mut small
+    } else {
+        large = [0u8; 1522];
+        &mut large
+    };
+    let mut writer = MessageWriter::new(&mut message[..]);
     writer.put_u64(device.0).map_err(|_| CallError::BadArgument)?;
     writer.put_bytes(frame).map_err(|_| CallError::BadArgument)?;
     let message_length = writer.len();
@@ -1185,7 +1209,7 @@ pub fn network_statistics(
     device: DeviceHandle,
 ) -> Result<NetworkStatisticsReply, CallError> {
     let mut message = [0u8; 41];
-    let mut writer = MessageWriter::new(&mut message);
+    let mut writer = MessageWriter::new(&mut message[..]);
     writer.put_u64(device.0).map_err(|_| CallError::BadArgument)?;
     let reply_length = call_extension(
         transport,
@@ -1225,7 +1249,7 @@ pub fn network_mac_address(
     address: &mut [u8],
 ) -> Result<usize, CallError> {
     let mut message = [0u8; 8];
-    let mut writer = MessageWriter::new(&mut message);
+    let mut writer = MessageWriter::new(&mut message[..]);
     writer.put_u64(device.0).map_err(|_| CallError::BadArgument)?;
     let reply_length = call_extension(
         transport,
@@ -1252,7 +1276,7 @@ pub fn sound_open(
     bits: u8,
 ) -> Result<(), CallError> {
     let mut message = [0u8; 14];
-    let mut writer = MessageWriter::new(&mut message);
+    let mut writer = MessageWriter::new(&mut message[..]);
     writer.put_u64(device.0).map_err(|_| CallError::BadArgument)?;
     writer.put_u32(sample_rate).map_err(|_| CallError::BadArgument)?;
     writer.put_u8(channels).map_err(|_| CallError::BadArgument)?;
@@ -1275,8 +1299,16 @@ pub fn sound_play_period(
     if samples.len() > 4096 {
         return Err(CallError::BadArgument);
     }
-    let mut message = [0u8; 4104];
-    let mut writer = MessageWriter::new(&mut message);
+    let request_length = 8 + samples.len();
+    let mut small = [0u8; 64];
+    let mut large;
+    let message: &mut [u8] = if request_length <= 64 {
+        &mut small
+    } else {
+        large = [0u8; 4104];
+        &mut large
+    };
+    let mut writer = MessageWriter::new(&mut message[..]);
     writer.put_u64(device.0).map_err(|_| CallError::BadArgument)?;
     writer.put_bytes(samples).map_err(|_| CallError::BadArgument)?;
     let message_length = writer.len();
@@ -1298,7 +1330,7 @@ pub fn sound_stop(
     device: DeviceHandle,
 ) -> Result<(), CallError> {
     let mut message = [0u8; 8];
-    let mut writer = MessageWriter::new(&mut message);
+    let mut writer = MessageWriter::new(&mut message[..]);
     writer.put_u64(device.0).map_err(|_| CallError::BadArgument)?;
     call_extension(transport, operation::SOUND_STOP, &mut message)?;
     Ok(())

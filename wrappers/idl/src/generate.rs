@@ -203,6 +203,10 @@ fn header(interface: &Interface, side: Side) -> String {
     )
 }
 
+/// Messages up to this size use a small stack buffer when the request is
+/// small, instead of one of the operation's largest size.
+const SMALL_MESSAGE: u64 = 64;
+
 /// Which private helpers the emitted code used.
 #[derive(Default)]
 struct Helpers {
@@ -824,7 +828,32 @@ impl<'a> Generator<'a> {
         let message = if size == 0 {
             "&mut []".to_string()
         } else {
-            self.line(format!("let mut message = [0u8; {size}];"));
+            if variable && size > SMALL_MESSAGE && max_reply <= SMALL_MESSAGE {
+                // A small request uses a small buffer: zeroing the largest
+                // message on every call would dominate a small call.
+                let buffers: u64 = request
+                    .iter()
+                    .filter_map(|argument| argument.ty.buffer_max())
+                    .sum();
+                let lengths: Vec<String> = request
+                    .iter()
+                    .filter(|argument| argument.ty.is_buffer())
+                    .map(|argument| format!("{}.len()", snake(&argument.name)))
+                    .collect();
+                let fixed = max_request - buffers;
+                let mut terms = lengths.join(" + ");
+                if fixed > 0 {
+                    terms = format!("{fixed} + {terms}");
+                }
+                self.line(format!("let request_length = {terms};"));
+                self.line(format!("let mut small = [0u8; {SMALL_MESSAGE}];"));
+                self.line("let mut large;");
+                self.line(format!(
+                    "let message: &mut [u8] = if request_length <= {SMALL_MESSAGE} {{ &mut small }} else {{ large = [0u8; {size}]; &mut large }};"
+                ));
+            } else {
+                self.line(format!("let mut message = [0u8; {size}];"));
+            }
             if variable {
                 "&mut message[..message_length]".to_string()
             } else {
@@ -832,7 +861,7 @@ impl<'a> Generator<'a> {
             }
         };
         if !request.is_empty() {
-            self.line("let mut writer = MessageWriter::new(&mut message);");
+            self.line("let mut writer = MessageWriter::new(&mut message[..]);");
             for argument in &request {
                 self.encode(argument, &snake(&argument.name), error_argument);
             }
