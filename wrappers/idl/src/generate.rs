@@ -1,8 +1,11 @@
-//! Emits Rust source for one side of a checked interface.
+//! Emits Rust source for one of the three files of a checked interface.
 //!
-//! Two outputs per interface, each a self-contained module body meant to be
-//! `include!`d into a module of its own:
+//! Each is a module body meant to be `include!`d into a module of its own:
 //!
+//! - [`Side::Common`]: what both sides share — the numbers, enumerations,
+//!   typed handles, reply structs and a table of what the interface
+//!   declares (`SERVICES`, `ENTRIES`). No code touches a message here. The
+//!   real interfaces' common files live in `extension_abi::interfaces`.
 //! - [`Side::Extension`]: the extension's view. A safe function per kernel
 //!   service (over `extension_api::kernel_call`), and for entry points the
 //!   `Entries` trait the extension implements with the `dispatch` that
@@ -10,14 +13,14 @@
 //! - [`Side::Kernel`]: the kernel's view. The `Services` trait with one
 //!   typed method per service and the `dispatch` that checks every argument
 //!   before calling it; for entry points, a typed function per operation
-//!   over a transport closure, returning `Result<T, CallError>`.
+//!   over a transport closure, returning `Result<T, CallError>` (the
+//!   hand-written `extension_abi::CallError`).
 //!
-//! Both sides carry the interface's enumerations, typed handles, reply
-//! structs, numbers and a table of what the interface declares
-//! (`SERVICES`, `ENTRIES`). The text is parsed with `syn` (a generated
-//! syntax error is a generator bug, reported as [`GenerateError`]) and
-//! printed with `prettyplease`, so the layout never depends on this file's
-//! formatting. `docs/wrappers.md` describes the output in full.
+//! Both sides begin with `pub use COMMON::*;` ([`Options::common_path`]).
+//! The text is parsed with `syn` (a generated syntax error is a generator
+//! bug, reported as [`GenerateError`]) and printed with `prettyplease`, so
+//! the layout never depends on this file's formatting. `docs/wrappers.md`
+//! describes the output in full.
 
 use crate::ast::{Argument, Direction, Interface, LengthEncoding, Operation, OperationKind, Type};
 use crate::check::{check, message_sizes};

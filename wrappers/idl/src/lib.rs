@@ -4,8 +4,9 @@
 //!
 //! [`parse`] reads an interface file (format: `docs/wrappers.md`) and
 //! checks it; every error names the file, line and column. [`generate()`]
-//! emits the Rust source of one side. The binary (`cargo run -p idl --
-//! generate FILE --out DIR`) writes both sides of a file.
+//! emits the Rust source of one of an interface's three files (common,
+//! extension side, kernel side). The binary (`cargo run -p idl -- generate
+//! FILE --out DIR`) writes all three.
 //!
 //! Invariants:
 //! - Nothing here panics on any input text: the lexer and parser

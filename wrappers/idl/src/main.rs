@@ -2,7 +2,8 @@
 //!
 //! ```text
 //! idl check FILE...                 report every error (exit 1 if any)
-//! idl generate FILE... --out DIR    write DIR/NAME_extension_side.rs and
+//! idl generate FILE... --out DIR    write DIR/NAME_common.rs,
+//!                                   DIR/NAME_extension_side.rs and
 //!                                   DIR/NAME_kernel_side.rs per interface
 //! ```
 

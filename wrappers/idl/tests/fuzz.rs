@@ -21,7 +21,7 @@ fn real_files() -> Vec<(String, String)> {
     .collect()
 }
 
-/// Parses, and for an accepted interface generates both sides: that must
+/// Parses, and for an accepted interface generates all three files: that must
 /// succeed (the generator's output always parses as Rust).
 fn parse_and_generate(name: &str, source: &str) -> bool {
     match parse(name, source) {
