@@ -8,6 +8,14 @@
 //! fixture (`wrappers/idl/tests/snapshots/`). The `idl` crate's snapshot
 //! test keeps those files equal to what the generator emits now.
 //!
+//! Each interface has three files: the common one (numbers, enumerations,
+//! handle types, reply structures, tables) and the two sides, which
+//! `pub use` it. The real interfaces' common files are compiled into
+//! `extension_abi::interfaces` (where the sides find them by default); they
+//! are re-exported here under the same names as the fixture's, whose common
+//! file is included in [`features_common`] (its sides were generated with
+//! `common_path = "crate::features_common"`).
+//!
 //! The extension side calls the kernel through `extension_api::kernel_call`;
 //! on the host that is [`extension_api::kernel_call`] below, which hands the
 //! message to whatever "kernel" the test installed.
@@ -50,6 +58,10 @@ pub mod extension_api {
     }
 }
 
+/// `wrappers/interface/kernel.idl`, common file (compiled in
+/// `extension_abi::interfaces::kernel`).
+pub use extension_abi::interfaces::kernel as kernel_common;
+
 /// `wrappers/interface/kernel.idl`, extension side.
 pub mod kernel_extension {
     use crate::extension_api;
@@ -60,6 +72,10 @@ pub mod kernel_extension {
 pub mod kernel_kernel {
     include!("../../generated/kernel_kernel_side.rs");
 }
+
+/// `wrappers/interface/crashtest.idl`, common file (compiled in
+/// `extension_abi::interfaces::crashtest`).
+pub use extension_abi::interfaces::crashtest as crashtest_common;
 
 /// `wrappers/interface/crashtest.idl`, extension side.
 pub mod crashtest_extension {
@@ -72,7 +88,12 @@ pub mod crashtest_kernel {
 }
 
 /// The feature fixture (`wrappers/idl/tests/fixtures/features.idl`),
-/// extension side.
+/// common file: what both of its sides `pub use`.
+pub mod features_common {
+    include!("../../idl/tests/snapshots/features_common.rs");
+}
+
+/// The feature fixture, extension side.
 pub mod features_extension {
     use crate::extension_api;
     include!("../../idl/tests/snapshots/features_extension_side.rs");

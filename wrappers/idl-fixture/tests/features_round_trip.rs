@@ -2,7 +2,7 @@
 //! both ways: integers, booleans, statuses, enumerations of every width,
 //! every handle kind, buffers with every length encoding, in, out and inout.
 
-use extension_abi::Status;
+use extension_abi::{CallError, Status};
 use idl_fixture::extension_api::with_kernel;
 use idl_fixture::features_extension as ext;
 use idl_fixture::features_kernel as kernel;
@@ -386,11 +386,11 @@ fn entries_round_trip() {
     assert_eq!(kernel::entry_tail_in(&mut transport, &[1; 512]), Ok(()));
     assert_eq!(
         kernel::entry_tail_in(&mut transport, &[]),
-        Err(kernel::CallError::Status(Status::Refused))
+        Err(CallError::Status(Status::Refused))
     );
     assert_eq!(
         kernel::entry_tail_in(&mut transport, &[1; 513]),
-        Err(kernel::CallError::BadArgument)
+        Err(CallError::BadArgument)
     );
     assert_eq!(kernel::entry_nothing(&mut transport), Ok(()));
     assert_eq!(
@@ -405,7 +405,7 @@ fn entries_round_trip() {
     assert_eq!(&blob[..4], b"blob");
     assert_eq!(
         kernel::entry_many(&mut transport, 1, 2, 3, 4, 5, 6, 7),
-        Err(kernel::CallError::Status(Status::UnknownOperation))
+        Err(CallError::Status(Status::UnknownOperation))
     );
     assert_eq!(
         *extension.seen.borrow(),

@@ -76,11 +76,129 @@ impl kernel::Services for Strict {
     fn cancel_timer(&mut self, _: kernel::TimerHandle) -> Result<(), Status> {
         self.called()
     }
-    fn register_device(&mut self, name: &str) -> Result<kernel::DeviceHandle, Status> {
+    fn register_device(
+        &mut self,
+        class: kernel::DeviceClass,
+        name: &str,
+    ) -> Result<kernel::DeviceHandle, Status> {
+        assert!(kernel::DeviceClass::ALL.contains(&class));
         assert!(name.len() <= 31);
         self.called().map(|()| kernel::DeviceHandle(6))
     }
     fn unregister_device(&mut self, _: kernel::DeviceHandle) -> Result<(), Status> {
+        self.called()
+    }
+    fn read_io_port(
+        &mut self,
+        _: kernel::IoPortsHandle,
+        _: u16,
+        width: kernel::AccessWidth,
+    ) -> Result<u32, Status> {
+        assert!(kernel::AccessWidth::ALL.contains(&width));
+        self.called().map(|()| 7)
+    }
+    fn write_io_port(
+        &mut self,
+        _: kernel::IoPortsHandle,
+        _: u16,
+        width: kernel::AccessWidth,
+        _: u32,
+    ) -> Result<(), Status> {
+        assert!(kernel::AccessWidth::ALL.contains(&width));
+        self.called()
+    }
+    fn claim_pci_device(
+        &mut self,
+        _: u16,
+        _: u16,
+        _: u8,
+    ) -> Result<kernel::ClaimPciDeviceReply, Status> {
+        self.called().map(|()| kernel::ClaimPciDeviceReply {
+            handle: kernel::PciDeviceHandle(8),
+            interrupt_line: 9,
+        })
+    }
+    fn release_pci_device(&mut self, _: kernel::PciDeviceHandle) -> Result<(), Status> {
+        self.called()
+    }
+    fn read_pci_config(
+        &mut self,
+        _: kernel::PciDeviceHandle,
+        _: u8,
+        width: kernel::AccessWidth,
+    ) -> Result<u32, Status> {
+        assert!(kernel::AccessWidth::ALL.contains(&width));
+        self.called().map(|()| 10)
+    }
+    fn write_pci_config(
+        &mut self,
+        _: kernel::PciDeviceHandle,
+        _: u8,
+        width: kernel::AccessWidth,
+        _: u32,
+    ) -> Result<(), Status> {
+        assert!(kernel::AccessWidth::ALL.contains(&width));
+        self.called()
+    }
+    fn read_pci_bar(
+        &mut self,
+        _: kernel::PciDeviceHandle,
+        _: u8,
+    ) -> Result<kernel::ReadPciBarReply, Status> {
+        self.called().map(|()| kernel::ReadPciBarReply {
+            kind: kernel::BarKind::Memory,
+            base: 11,
+            size: 12,
+        })
+    }
+    fn set_pci_bus_mastering(&mut self, _: kernel::PciDeviceHandle, _: bool) -> Result<(), Status> {
+        self.called()
+    }
+    fn map_mmio(
+        &mut self,
+        _: kernel::PciDeviceHandle,
+        _: u8,
+    ) -> Result<kernel::MapMmioReply, Status> {
+        self.called().map(|()| kernel::MapMmioReply {
+            handle: kernel::MmioHandle(13),
+            address: 14,
+            length: 15,
+        })
+    }
+    fn unmap_mmio(&mut self, _: kernel::MmioHandle) -> Result<(), Status> {
+        self.called()
+    }
+    fn allocate_dma(&mut self, _: u64) -> Result<kernel::AllocateDmaReply, Status> {
+        self.called().map(|()| kernel::AllocateDmaReply {
+            handle: kernel::DmaBufferHandle(16),
+            address: 17,
+            physical: 18,
+        })
+    }
+    fn free_dma(&mut self, _: kernel::DmaBufferHandle) -> Result<(), Status> {
+        self.called()
+    }
+    fn disable_interrupt(&mut self, _: kernel::InterruptHandle) -> Result<(), Status> {
+        self.called()
+    }
+    fn enable_interrupt(&mut self, _: kernel::InterruptHandle) -> Result<(), Status> {
+        self.called()
+    }
+    fn acknowledge_interrupt(&mut self, _: kernel::InterruptHandle) -> Result<(), Status> {
+        self.called()
+    }
+    fn uptime_us(&mut self) -> Result<u64, Status> {
+        self.called().map(|()| 19)
+    }
+    fn deliver_packet(&mut self, _: kernel::DeviceHandle, frame: &[u8]) -> Result<(), Status> {
+        assert!(frame.len() <= 1514);
+        self.called()
+    }
+    fn period_finished(&mut self, _: kernel::DeviceHandle) -> Result<(), Status> {
+        self.called()
+    }
+    fn null_service_with_data(&mut self, data: &[u8]) -> Result<(), Status> {
+        assert!(data.len() <= 4096);
         self.called()
     }
 }
@@ -101,51 +219,138 @@ fn malformed_service_messages_never_reach_the_implementation() {
     use extension_abi::service;
     // Unknown numbers.
     assert_eq!(run(0, &[]), (Status::UnknownOperation, false));
-    assert_eq!(run(18, &[0; 16]), (Status::UnknownOperation, false));
+    assert_eq!(run(37, &[0; 64]), (Status::UnknownOperation, false));
+    assert_eq!(run(0x100, &[0; 64]), (Status::UnknownOperation, false));
     assert_eq!(run(u64::MAX, &[]), (Status::UnknownOperation, false));
     // Too short for the request.
-    assert_eq!(run(service::SLEEP, &[0; 7]), REFUSED_UNCALLED);
+    assert_eq!(run(service::SLEEP_MS, &[0; 7]), REFUSED_UNCALLED);
     assert_eq!(run(service::LOG, &[]), REFUSED_UNCALLED);
     assert_eq!(run(service::RELEASE_MEMORY, &[1, 2, 3]), REFUSED_UNCALLED);
-    // Too short for the reply: refused before anything is granted.
+    assert_eq!(run(service::WRITE_IO_PORT, &[1; 14]), REFUSED_UNCALLED);
+    assert_eq!(run(service::WRITE_PCI_CONFIG, &[1; 13]), REFUSED_UNCALLED);
+    assert_eq!(
+        run(service::SET_PCI_BUS_MASTERING, &[1; 8]),
+        REFUSED_UNCALLED
+    );
+    assert_eq!(run(service::DELIVER_PACKET, &[0; 7]), REFUSED_UNCALLED);
+    assert_eq!(run(service::PERIOD_FINISHED, &[0; 7]), REFUSED_UNCALLED);
+    // Long enough for the request but too short for the reply: refused
+    // before anything is granted, claimed or mapped.
     assert_eq!(
         run(service::GRANT_MEMORY, &1u64.to_le_bytes()),
         REFUSED_UNCALLED
     );
     assert_eq!(run(service::REQUEST_INTERRUPT, &[5]), REFUSED_UNCALLED);
-    assert_eq!(run(service::UPTIME, &[0; 7]), REFUSED_UNCALLED);
+    assert_eq!(run(service::UPTIME_MS, &[0; 7]), REFUSED_UNCALLED);
+    assert_eq!(run(service::UPTIME_US, &[0; 7]), REFUSED_UNCALLED);
+    assert_eq!(
+        run(
+            service::CLAIM_PCI_DEVICE,
+            &[0x86, 0x80, 0x0e, 0x10, 0, 0, 0, 0]
+        ),
+        REFUSED_UNCALLED
+    );
+    assert_eq!(run(service::READ_PCI_BAR, &[0; 16]), REFUSED_UNCALLED);
+    let mut map = [0u8; 23];
+    map[8] = 2;
+    assert_eq!(run(service::MAP_MMIO, &map), REFUSED_UNCALLED);
+    assert_eq!(run(service::ALLOCATE_DMA, &[0; 23]), REFUSED_UNCALLED);
     // Enumeration codes and booleans out of range.
     assert_eq!(run(service::LOG, &[0, b'x']), REFUSED_UNCALLED);
     assert_eq!(run(service::LOG, &[6, b'x']), REFUSED_UNCALLED);
     let mut timer = [0u8; 9];
     timer[8] = 2;
     assert_eq!(run(service::START_TIMER, &timer), REFUSED_UNCALLED);
+    let mut bus_master = [0u8; 9];
+    bus_master[8] = 0xff;
+    assert_eq!(
+        run(service::SET_PCI_BUS_MASTERING, &bus_master),
+        REFUSED_UNCALLED
+    );
+    for class in [0u8, 5, 0xff] {
+        assert_eq!(
+            run(service::REGISTER_DEVICE, &[class, 1, b'a', 0, 0, 0, 0, 0]),
+            REFUSED_UNCALLED,
+            "class {class}"
+        );
+    }
+    // Access widths are 1, 2 or 4 bytes: 0, 3 and 8 are not widths.
+    for width in [0u8, 3, 8] {
+        let mut read = [0u8; 11];
+        read[10] = width;
+        assert_eq!(run(service::READ_IO_PORT, &read), REFUSED_UNCALLED);
+        let mut write = [0u8; 15];
+        write[10] = width;
+        assert_eq!(run(service::WRITE_IO_PORT, &write), REFUSED_UNCALLED);
+        let mut config = [0u8; 14];
+        config[9] = width;
+        assert_eq!(run(service::READ_PCI_CONFIG, &config), REFUSED_UNCALLED);
+        assert_eq!(run(service::WRITE_PCI_CONFIG, &config), REFUSED_UNCALLED);
+    }
     // Text: not UTF-8, or too long.
     assert_eq!(run(service::LOG, &[3, 0xff, 0xfe]), REFUSED_UNCALLED);
     let mut long = vec![3u8];
     long.extend([b'x'; 256]);
     assert_eq!(run(service::LOG, &long), REFUSED_UNCALLED);
     assert_eq!(run(service::PANIC, &[0xc3]), REFUSED_UNCALLED);
+    assert_eq!(
+        run(service::REGISTER_DEVICE, &[1, 2, 0xc3, 0x28, 0, 0, 0, 0]),
+        REFUSED_UNCALLED
+    );
     // Length prefixes: over the maximum, or past the end of the message.
     let mut device = [0u8; 40];
-    device[0] = 32;
+    device[0] = 1;
+    device[1] = 32;
     assert_eq!(run(service::REGISTER_DEVICE, &device), REFUSED_UNCALLED);
     assert_eq!(
-        run(service::REGISTER_DEVICE, &[9, b'a', b'b', 0, 0, 0, 0, 0]),
+        run(service::REGISTER_DEVICE, &[1, 9, b'a', b'b', 0, 0, 0, 0]),
+        REFUSED_UNCALLED
+    );
+    // A tail over its maximum.
+    assert_eq!(
+        run(service::DELIVER_PACKET, &[0; 8 + 1515]),
+        REFUSED_UNCALLED
+    );
+    assert_eq!(
+        run(service::NULL_SERVICE_WITH_DATA, &[0; 4097]),
         REFUSED_UNCALLED
     );
     // And the well-formed versions are accepted.
-    assert_eq!(run(service::SLEEP, &[0; 8]), (Status::Ok, true));
+    assert_eq!(run(service::SLEEP_MS, &[0; 8]), (Status::Ok, true));
     assert_eq!(run(service::LOG, &[3, b'o', b'k']), (Status::Ok, true));
     assert_eq!(run(service::LOG, &[5]), (Status::Ok, true));
     timer[8] = 1;
     assert_eq!(run(service::START_TIMER, &timer), (Status::Ok, true));
+    bus_master[8] = 1;
     assert_eq!(
-        run(service::REGISTER_DEVICE, &[2, b'a', b'b', 0, 0, 0, 0, 0]),
+        run(service::SET_PCI_BUS_MASTERING, &bus_master),
+        (Status::Ok, true)
+    );
+    assert_eq!(
+        run(service::REGISTER_DEVICE, &[4, 2, b'a', b'b', 0, 0, 0, 0]),
+        (Status::Ok, true)
+    );
+    for width in [1u8, 2, 4] {
+        let mut write = [0u8; 15];
+        write[10] = width;
+        assert_eq!(run(service::WRITE_IO_PORT, &write), (Status::Ok, true));
+    }
+    assert_eq!(run(service::MAP_MMIO, &[0; 24]), (Status::Ok, true));
+    assert_eq!(
+        run(service::DELIVER_PACKET, &[0; 8 + 1514]),
+        (Status::Ok, true)
+    );
+    assert_eq!(run(service::DELIVER_PACKET, &[0; 8]), (Status::Ok, true));
+    assert_eq!(
+        run(service::NULL_SERVICE_WITH_DATA, &[0; 4096]),
+        (Status::Ok, true)
+    );
+    assert_eq!(
+        run(service::NULL_SERVICE_WITH_DATA, &[]),
         (Status::Ok, true)
     );
     // Trailing bytes (the padding of a shared buffer) are allowed.
-    assert_eq!(run(service::SLEEP, &[0; 64]), (Status::Ok, true));
+    assert_eq!(run(service::SLEEP_MS, &[0; 64]), (Status::Ok, true));
     // The implementation's own refusal passes through.
     assert_eq!(
         run(service::RELEASE_MEMORY, &[0; 8]),
@@ -153,12 +358,55 @@ fn malformed_service_messages_never_reach_the_implementation() {
     );
 }
 
+/// For every service, the shortest message it accepts is the larger of its
+/// request and its largest reply (for a service without buffers, exactly
+/// its table's sizes): one byte less is refused before the implementation
+/// runs.
+#[test]
+fn every_service_refuses_a_message_one_byte_short() {
+    for info in kernel::SERVICES {
+        let name = info.name;
+        // 1 is a valid code of every enumeration in a request here, `true`,
+        // and a length prefix of one byte.
+        let accepts = |length: usize| {
+            let mut strict = Strict::default();
+            let mut message = vec![1u8; length];
+            let status = kernel::dispatch(info.number, &mut message, &mut strict);
+            assert_eq!(
+                status == Status::BadMessage,
+                strict.calls == 0,
+                "`{name}` with {length} bytes: {status:?}"
+            );
+            status != Status::BadMessage
+        };
+        let shortest = (0..=64usize)
+            .find(|&length| accepts(length))
+            .unwrap_or_else(|| panic!("`{name}` accepts no short message"));
+        if shortest > 0 {
+            assert!(!accepts(shortest - 1));
+        }
+        let has_buffer = info.arguments.iter().any(|argument| {
+            argument.wire_type.starts_with("bytes<") || argument.wire_type.starts_with("text<")
+        });
+        let largest = info.max_request_bytes.max(info.max_reply_bytes);
+        if has_buffer {
+            assert!(
+                (info.max_reply_bytes..largest).contains(&shortest),
+                "`{name}`: {shortest}"
+            );
+        } else {
+            assert_eq!(shortest, largest, "`{name}`");
+        }
+    }
+}
+
 #[test]
 fn random_service_messages_never_panic_and_bad_ones_have_no_effect() {
     let mut random = XorShift::new(0x5e41_1ce5);
     let mut outcomes = [0usize; 7];
     for case in 0..50_000 {
-        let service = random.below(20);
+        // Every service number, some unknown ones.
+        let service = random.below(40);
         let length = random.below(48) as usize;
         let mut message: Vec<u8> = (0..length)
             .map(|_| match random.below(3) {
@@ -213,7 +461,7 @@ fn an_implementation_answer_that_does_not_fit_is_refused() {
 
 #[test]
 fn entry_call_failures_say_what_happened() {
-    use kernel::CallError;
+    use extension_abi::CallError;
     let answer = |result: Result<(Status, usize), CallError>| move |_: u64, _: &mut [u8]| result;
     assert_eq!(
         kernel::null(&mut answer(Err(CallError::ExtensionFailed))),
@@ -253,56 +501,132 @@ fn entry_call_failures_say_what_happened() {
         kernel::init(&mut bad_bool, 1, 0, 0, 0, 0),
         Err(CallError::BadReply)
     );
-    assert!(CallError::ExtensionFailed.is_extension_failure());
-    assert!(!CallError::BadReply.is_extension_failure());
-    assert_eq!(CallError::ExtensionFailed.status(), Status::ExtensionFailed);
-    assert_eq!(CallError::BadReply.status(), Status::BadMessage);
+    let mut masked = |_: u64, message: &mut [u8]| {
+        message[0] = 2;
+        Ok((Status::Ok, 1))
+    };
+    assert_eq!(kernel::interrupt(&mut masked, 3), Err(CallError::BadReply));
+    let mut link = |_: u64, message: &mut [u8]| {
+        message[40] = 7;
+        Ok((Status::Ok, 41))
+    };
     assert_eq!(
-        CallError::Status(Status::NoResources).status(),
-        Status::NoResources
+        kernel::network_statistics(&mut link, kernel::DeviceHandle(1)),
+        Err(CallError::BadReply)
     );
+    // A tail reply claimed longer than the message.
     assert_eq!(
-        CallError::ExtensionFailed.to_string(),
-        "the extension failed"
+        kernel::character_read(
+            &mut answer(Ok((Status::Ok, 4097))),
+            kernel::DeviceHandle(1),
+            1,
+            &mut [0; 4096]
+        ),
+        Err(CallError::BadReply)
     );
+    // A tail reply longer than its maximum (6) though within the message.
+    assert_eq!(
+        kernel::network_mac_address(
+            &mut answer(Ok((Status::Ok, 7))),
+            kernel::DeviceHandle(1),
+            &mut [0; 8]
+        ),
+        Err(CallError::BadReply)
+    );
+}
+
+/// The generated calls map every status an extension (or the transport)
+/// answers to the `extension_abi::CallError` that stands for it, so the
+/// kernel can turn a failed call back into the same status.
+#[test]
+fn every_answered_status_maps_to_the_call_error_that_stands_for_it() {
+    use extension_abi::CallError;
+    for code in 1..=6 {
+        let status = Status::from_code(code).unwrap();
+        let mut transport = move |_: u64, _: &mut [u8]| Ok((status, 0));
+        let error = kernel::remove(&mut transport).unwrap_err();
+        assert_eq!(error.status(), status, "{status:?}");
+        assert_eq!(
+            error.is_extension_failure(),
+            status == Status::ExtensionFailed
+        );
+        assert_eq!(
+            crashtest_kernel::increment(&mut transport).unwrap_err(),
+            error
+        );
+    }
+    // Errors of the transport itself pass through unchanged.
+    for error in [
+        CallError::ExtensionFailed,
+        CallError::NotRunning,
+        CallError::BadReply,
+    ] {
+        let mut transport = move |_: u64, _: &mut [u8]| Err(error);
+        assert_eq!(kernel::remove(&mut transport), Err(error));
+    }
 }
 
 #[test]
 fn random_replies_never_panic() {
     let mut random = XorShift::new(0x00ca_11e7);
+    let mut accepted = [0usize; 6];
     for _ in 0..20_000 {
         let status = Status::from_code(random.below(7)).unwrap();
-        let length = random.below(80) as usize;
+        let length = match random.below(4) {
+            0 => random.below(4200) as usize,
+            _ => random.below(80) as usize,
+        };
         let fill = random.next();
-        let fill_message = |message: &mut [u8]| {
+        let mut transport = |_: u64, message: &mut [u8]| {
             for (index, byte) in message.iter_mut().enumerate() {
                 *byte = (fill >> (index % 8 * 8)) as u8 & if fill & 1 == 0 { 1 } else { 0xff };
             }
-        };
-        // Each interface's kernel side has its own CallError.
-        let mut transport = |_: u64, message: &mut [u8]| {
-            fill_message(message);
             Ok((status, length))
         };
-        let mut crashtest_transport = |_: u64, message: &mut [u8]| {
-            fill_message(message);
-            Ok((status, length))
+        let device = kernel::DeviceHandle(1);
+        // Whatever is accepted was a successful answer of a length the
+        // message holds and the reply needs.
+        let mut check = |which: usize, ok: bool, needed: usize, most: usize| {
+            if ok {
+                assert_eq!(status, Status::Ok);
+                assert!((needed..=most).contains(&length), "{which}: {length}");
+                accepted[which] += 1;
+            }
         };
-        let init = kernel::init(&mut transport, 1, 2, 3, 4, 5);
-        if let Ok(reply) = init {
-            assert_eq!(status, Status::Ok);
-            assert!((5..=32).contains(&length));
-            let _ = reply.implements_crash;
+        check(
+            0,
+            kernel::init(&mut transport, 1, 2, 3, 4, 5).is_ok(),
+            5,
+            32,
+        );
+        check(1, kernel::interrupt(&mut transport, 1).is_ok(), 1, 1);
+        check(2, crashtest_kernel::status(&mut transport).is_ok(), 40, 40);
+        check(
+            3,
+            kernel::network_statistics(&mut transport, device).is_ok(),
+            41,
+            41,
+        );
+        let mut data = [0u8; 100];
+        let read = kernel::character_read(&mut transport, device, 100, &mut data);
+        check(4, read.is_ok(), 0, 100);
+        if let Ok(count) = read {
+            assert_eq!(count, length);
         }
-        let status_reply = crashtest_kernel::status(&mut crashtest_transport);
-        if status_reply.is_ok() {
-            assert!(length >= 40);
-        }
+        check(
+            5,
+            kernel::block_capacity(&mut transport, device).is_ok(),
+            12,
+            12,
+        );
     }
+    // Every call was accepted sometimes, or this tests little.
+    assert!(accepted.iter().all(|&count| count > 0), "{accepted:?}");
 }
 
-/// The extension side's entry dispatch on random input: never panics, and
-/// never claims a reply longer than the message.
+/// The extension side's entry dispatch on random input: never panics,
+/// never claims a reply longer than the message or than the operation's
+/// largest reply, and answers nothing but a status when it fails.
 #[test]
 fn random_entry_messages_never_panic() {
     struct Quiet;
@@ -314,6 +638,61 @@ fn random_entry_messages_never_panic() {
             })
         }
         fn crash(&self, _: ext::CrashKind, _: u64) -> Result<(), Status> {
+            Ok(())
+        }
+        fn interrupt(&self, line: u8) -> Result<bool, Status> {
+            Ok(line > 8)
+        }
+        fn character_read(
+            &self,
+            _: ext::DeviceHandle,
+            length: u16,
+            _: &mut [u8],
+        ) -> Result<usize, Status> {
+            // Claims whatever it was asked for, even beyond its buffer:
+            // the dispatch must refuse that.
+            Ok(usize::from(length))
+        }
+        fn character_write(&self, _: ext::DeviceHandle, data: &[u8]) -> Result<u16, Status> {
+            Ok(data.len() as u16)
+        }
+        fn block_submit(
+            &self,
+            _: ext::DeviceHandle,
+            _: ext::BlockOperation,
+            _: u64,
+            sectors: u16,
+            _: &[u8],
+            _: &mut [u8],
+        ) -> Result<usize, Status> {
+            Ok(usize::from(sectors) * 512)
+        }
+        fn network_statistics(
+            &self,
+            _: ext::DeviceHandle,
+        ) -> Result<ext::NetworkStatisticsReply, Status> {
+            Ok(ext::NetworkStatisticsReply {
+                received_packets: 1,
+                sent_packets: 2,
+                received_bytes: 3,
+                sent_bytes: 4,
+                errors: 5,
+                link_up: false,
+            })
+        }
+        fn network_mac_address(
+            &self,
+            _: ext::DeviceHandle,
+            address: &mut [u8],
+        ) -> Result<usize, Status> {
+            Ok(address.len())
+        }
+        fn network_transmit(&self, _: ext::DeviceHandle, frame: &[u8]) -> Result<(), Status> {
+            assert!(frame.len() <= 1514);
+            Ok(())
+        }
+        fn sound_play_period(&self, _: ext::DeviceHandle, samples: &[u8]) -> Result<(), Status> {
+            assert!(samples.len() <= 4096);
             Ok(())
         }
     }
@@ -331,25 +710,107 @@ fn random_entry_messages_never_panic() {
         fn checksum(&self, seed: u64, rounds: u64) -> Result<u64, Status> {
             Ok(extension_abi::checksum(seed, rounds % 64))
         }
+        fn release(&self, _: u64, handle: u64) -> Result<Status, Status> {
+            Ok(Status::from_code(handle % 8).unwrap_or(Status::Refused))
+        }
     }
+    let largest_reply = |table: &[extension_abi::interfaces::kernel::OperationInfo],
+                         operation: u64| {
+        table
+            .iter()
+            .find(|info| info.number == operation)
+            .map(|info| info.max_reply_bytes)
+    };
     let mut random = XorShift::new(0x000e_77e5);
+    let mut successes = std::collections::BTreeMap::new();
     for _ in 0..20_000 {
-        let operation = match random.below(3) {
-            0 => random.below(8),
-            1 => 0x100 + random.below(8),
+        let operation = match random.below(4) {
+            0 | 1 => ext::ENTRIES[random.below(ext::ENTRIES.len() as u64) as usize].number,
+            2 => 0x100 + random.below(9),
             _ => random.next(),
         };
-        let length = random.below(64) as usize;
-        let mut message: Vec<u8> = (0..length).map(|_| random.next() as u8).collect();
+        // Long enough for the largest replies (4096) a third of the time;
+        // mostly small bytes, so that codes and lengths are often valid.
+        let length = match random.below(3) {
+            0 => 4090 + random.below(40) as usize,
+            1 => random.below(4200) as usize,
+            _ => random.below(64) as usize,
+        };
+        let mut message: Vec<u8> = (0..length)
+            .map(|_| match random.below(4) {
+                0 => random.next() as u8,
+                _ => random.below(3) as u8,
+            })
+            .collect();
         let (status, reply) = ext::dispatch(operation, &mut message, &Quiet);
         assert!(reply <= message.len());
-        if status != Status::Ok {
+        if status == Status::Ok {
+            let most = largest_reply(ext::ENTRIES, operation).expect("a known entry");
+            assert!(reply <= most, "{operation:#x}: {reply} > {most}");
+            *successes.entry(operation).or_insert(0) += 1;
+        } else {
             assert_eq!(reply, 0);
         }
         let (status, reply) = crashtest_extension::dispatch(operation, &mut message, &Counter);
         assert!(reply <= message.len());
         if status == Status::Ok {
             assert!(reply == 8 || reply == 40, "{operation:#x}");
+            *successes.entry(operation).or_insert(0) += 1;
+        } else {
+            assert_eq!(reply, 0);
         }
     }
+    // The implemented entries all succeeded at least once.
+    for operation in [
+        extension_abi::operation::INIT,
+        extension_abi::operation::INTERRUPT,
+        extension_abi::operation::CHARACTER_READ,
+        extension_abi::operation::BLOCK_SUBMIT,
+        extension_abi::operation::NETWORK_MAC_ADDRESS,
+        extension_abi::operation::SOUND_PLAY_PERIOD,
+        extension_abi::crashtest_operation::RELEASE,
+    ] {
+        assert!(
+            successes.contains_key(&operation),
+            "{operation:#x}: {successes:x?}"
+        );
+    }
+}
+
+/// An entry implementation that claims more reply bytes than its buffer
+/// holds is refused by the dispatch, not trusted.
+#[test]
+fn an_entry_answer_beyond_its_buffer_is_refused() {
+    struct Liar;
+    impl ext::Entries for Liar {
+        fn network_mac_address(&self, _: ext::DeviceHandle, _: &mut [u8]) -> Result<usize, Status> {
+            Ok(7)
+        }
+        fn character_read(
+            &self,
+            _: ext::DeviceHandle,
+            _: u16,
+            _: &mut [u8],
+        ) -> Result<usize, Status> {
+            Ok(4097)
+        }
+    }
+    let mut message = [0u8; 8];
+    assert_eq!(
+        ext::dispatch(
+            extension_abi::operation::NETWORK_MAC_ADDRESS,
+            &mut message,
+            &Liar
+        ),
+        (Status::BadMessage, 0)
+    );
+    let mut message = vec![0u8; 4096];
+    assert_eq!(
+        ext::dispatch(
+            extension_abi::operation::CHARACTER_READ,
+            &mut message,
+            &Liar
+        ),
+        (Status::BadMessage, 0)
+    );
 }
