@@ -51,8 +51,8 @@ const COMMANDS: &[Command] = &[
     },
     Command {
         name: "devices",
-        usage: "devices",
-        help: "the device table",
+        usage: DEVICES_USAGE,
+        help: "the device table; read, write or send a control request to a device",
         run: devices,
     },
     Command {
@@ -224,14 +224,101 @@ fn uptime(_: &[&str]) {
     );
 }
 
-fn devices(_: &[&str]) {
-    println!("{:<12} {:<10} OPEN", "NAME", "CLASS");
-    for device in crate::devices::list() {
-        println!(
-            "{:<12} {:<10} {}",
-            device.name, device.class, device.open_count
-        );
+/// Usage text of `devices`.
+const DEVICES_USAGE: &str =
+    "devices [list] | read NAME [BYTES] | write NAME TEXT... | control NAME REQUEST [ARG]";
+/// Most bytes `devices read` asks for (an extension's read is at most 4 KiB).
+const DEVICES_READ_MAX: usize = 4096;
+/// What `devices read` asks for by default.
+const DEVICES_READ_DEFAULT: usize = 256;
+
+fn devices(arguments: &[&str]) {
+    match arguments {
+        [] | ["list"] => {
+            println!("{:<12} {:<10} OPEN", "NAME", "CLASS");
+            for device in crate::devices::list() {
+                println!(
+                    "{:<12} {:<10} {}",
+                    device.name, device.class, device.open_count
+                );
+            }
+        }
+        ["read", name] => device_read(name, DEVICES_READ_DEFAULT),
+        ["read", name, bytes] => match bytes.parse::<usize>() {
+            Ok(bytes @ 1..=DEVICES_READ_MAX) => device_read(name, bytes),
+            _ => println!("devices: BYTES must be 1 to {DEVICES_READ_MAX}, not `{bytes}`"),
+        },
+        ["write", name, words @ ..] if !words.is_empty() => {
+            let text = words.join(" ");
+            with_device(name, |device| match device.write(text.as_bytes()) {
+                Ok(count) => println!("{name}: wrote {count} of {} bytes", text.len()),
+                Err(error) => println!("{name}: write failed: {error}"),
+            });
+        }
+        ["control", name, request] | ["control", name, request, _] => {
+            let argument = arguments.get(3).copied().unwrap_or("0");
+            match (parse_number(request), parse_number(argument)) {
+                (Some(request), Some(argument)) => match u32::try_from(request) {
+                    Ok(request) => {
+                        with_device(name, |device| match device.control(request, argument) {
+                            Ok(answer) => {
+                                println!("{name}: control {request}: {answer} ({answer:#x})")
+                            }
+                            Err(error) => println!("{name}: control {request} failed: {error}"),
+                        })
+                    }
+                    Err(_) => println!("devices: REQUEST must fit 32 bits"),
+                },
+                _ => println!("devices: REQUEST and ARG are numbers (decimal or 0x hex)"),
+            }
+        }
+        _ => println!("usage: {DEVICES_USAGE}"),
     }
+}
+
+/// A decimal or `0x` hexadecimal number.
+fn parse_number(text: &str) -> Option<u64> {
+    parse_address(text).or_else(|| text.parse().ok())
+}
+
+/// Opens device `name`, runs `body` on it and closes it again.
+fn with_device(name: &str, body: impl FnOnce(&dyn device_table::Device)) {
+    match crate::devices::open(name) {
+        Ok((id, device)) => {
+            body(device.as_ref());
+            if let Err(error) = crate::devices::close(id) {
+                // The driver went away meanwhile (it failed and was
+                // recovered under a new registration).
+                log::debug!("devices: closing {name}: {error}");
+            }
+        }
+        Err(error) => println!("{name}: {error} (see `devices`)"),
+    }
+}
+
+/// `devices read NAME BYTES`: one read, printed as text (bytes that are not
+/// printable ASCII as `\xNN`).
+fn device_read(name: &str, bytes: usize) {
+    with_device(name, |device| {
+        let mut buffer = alloc::vec![0u8; bytes];
+        match device.read(&mut buffer) {
+            Ok(count) => {
+                let mut text = alloc::string::String::new();
+                for &byte in &buffer[..count] {
+                    match byte {
+                        b'\n' | b'\t' | 0x20..=0x7e => text.push(byte as char),
+                        _ => text.push_str(&alloc::format!("\\x{byte:02x}")),
+                    }
+                }
+                print!("{text}");
+                if !text.ends_with('\n') {
+                    println!();
+                }
+                println!("({count} bytes)");
+            }
+            Err(error) => println!("{name}: read failed: {error}"),
+        }
+    });
 }
 
 fn stats(_: &[&str]) {
