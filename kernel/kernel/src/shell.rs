@@ -5,6 +5,7 @@
 //! carries on; `shutdown` is the only way out.
 
 use crate::{memory, pci, print, println, sched, time};
+use alloc::string::ToString;
 use line_editor::{Feed, LineEditor, split_words};
 
 /// The prompt printed before each command.
@@ -237,9 +238,12 @@ fn devices(arguments: &[&str]) {
         [] | ["list"] => {
             println!("{:<12} {:<10} OPEN", "NAME", "CLASS");
             for device in crate::devices::list() {
+                // The class's `Display` ignores widths: pad its text.
                 println!(
                     "{:<12} {:<10} {}",
-                    device.name, device.class, device.open_count
+                    device.name,
+                    device.class.to_string(),
+                    device.open_count
                 );
             }
         }
