@@ -433,6 +433,130 @@ pub fn crash_pipeline_output(stdout: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// Seconds since 1970-01-01 of a `YYYY-MM-DD HH:MM:SS` text (UTC), if it
+/// is one and a valid date.
+fn unix_seconds(text: &str) -> Option<u64> {
+    let b = text.as_bytes();
+    if b.len() != 19 {
+        return None;
+    }
+    for (i, &c) in b.iter().enumerate() {
+        let ok = match i {
+            4 | 7 => c == b'-',
+            10 => c == b' ',
+            13 | 16 => c == b':',
+            _ => c.is_ascii_digit(),
+        };
+        if !ok {
+            return None;
+        }
+    }
+    let n = |r: std::ops::Range<usize>| text[r].parse::<u64>().ok();
+    let (year, month, day) = (n(0..4)?, n(5..7)?, n(8..10)?);
+    let (hour, minute, second) = (n(11..13)?, n(14..16)?, n(17..19)?);
+    let leap = |y: u64| (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    let month_days = |y: u64, m: u64| match m {
+        2 if leap(y) => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    };
+    if year < 1970
+        || !(1..=12).contains(&month)
+        || day == 0
+        || day > month_days(year, month)
+        || hour > 23
+        || minute > 59
+        || second > 59
+    {
+        return None;
+    }
+    let days = (1970..year)
+        .map(|y| if leap(y) { 366 } else { 365 })
+        .sum::<u64>()
+        + (1..month).map(|m| month_days(year, m)).sum::<u64>()
+        + day
+        - 1;
+    Some(((days * 24 + hour) * 60 + minute) * 60 + second)
+}
+
+/// `devices read rtc0`: a `YYYY-MM-DD HH:MM:SS` line of a year from 2025
+/// on (QEMU's clock is the host's), then `(20 bytes)`. Returns the time as
+/// seconds since the Unix epoch.
+pub fn rtc_read(out: &str) -> Result<u64, String> {
+    let all: Vec<&str> = lines(out).collect();
+    let at = all
+        .iter()
+        .position(|l| unix_seconds(l).is_some())
+        .ok_or("no `YYYY-MM-DD HH:MM:SS` line")?;
+    if all.get(at + 1) != Some(&"(20 bytes)") {
+        return Err(format!("`{}` is not followed by `(20 bytes)`", all[at]));
+    }
+    let year: u64 = all[at][..4].parse().unwrap_or(0);
+    if year < 2025 {
+        return Err(format!("rtc0 says `{}`: before 2025", all[at]));
+    }
+    unix_seconds(all[at]).ok_or_else(|| format!("`{}` is not a date", all[at]))
+}
+
+/// `devices control NAME REQUEST`: the answer in `NAME: control REQUEST:
+/// N (0xN)`, checked to agree with itself.
+pub fn device_control_answer(out: &str, name: &str, request: u32) -> Result<u64, String> {
+    let prefix = format!("{name}: control {request}: ");
+    let line = lines(out)
+        .find_map(|l| l.strip_prefix(&prefix))
+        .ok_or_else(|| format!("no `{prefix}N (0xN)` line"))?;
+    let (decimal, hex) = line
+        .split_once(" (0x")
+        .and_then(|(d, h)| Some((d.parse::<u64>().ok()?, h.strip_suffix(')')?)))
+        .ok_or_else(|| format!("malformed answer `{prefix}{line}`"))?;
+    if u64::from_str_radix(hex, 16) != Ok(decimal) {
+        return Err(format!("`{prefix}{line}`: the two forms differ"));
+    }
+    Ok(decimal)
+}
+
+/// `ext crash NAME KIND`: `NAME: FAULT (recovered in N us); now running as
+/// generation GENERATION`.
+pub fn crash_recovered(out: &str, name: &str, fault: &str, generation: u64) -> Result<(), String> {
+    let line = lines(out)
+        .find(|l| l.starts_with(&format!("{name}: ")))
+        .ok_or_else(|| format!("no `{name}: ...` answer"))?;
+    let expected_end = format!("; now running as generation {generation}");
+    let good = line.starts_with(&format!("{name}: {fault} (recovered in "))
+        && line.ends_with(&expected_end);
+    if !good {
+        return Err(format!(
+            "`{line}`: expected `{name}: {fault} (recovered in N us){expected_end}`"
+        ));
+    }
+    Ok(())
+}
+
+/// `ext faults NAME`: a record of generation `generation` of kind `fault`
+/// with a recovery time.
+pub fn fault_record(out: &str, name: &str, fault: &str, generation: u64) -> Result<(), String> {
+    let head = format!("{name}: extension ");
+    let generation = format!(" generation {generation}: {fault} ");
+    lines(out)
+        .find(|l| l.starts_with(&head) && l.contains(&generation) && l.contains("recovered in"))
+        .map(|_| ())
+        .ok_or_else(|| format!("no `{head}N{generation}... recovered in ...` record"))
+}
+
+/// `devices`: a `NAME CLASS OPEN` row for device `name` of class `class`.
+pub fn device_listed(out: &str, name: &str, class: &str) -> Result<(), String> {
+    let found = lines(out).any(|l| {
+        let w: Vec<&str> = l.split_whitespace().collect();
+        w.len() == 3 && w[0] == name && w[1] == class && w[2].parse::<u64>().is_ok()
+    });
+    if found {
+        Ok(())
+    } else {
+        Err(format!("no `{name} {class} N` row"))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -612,5 +736,51 @@ mod tests {
         let native = t.replace("isolated", "native");
         assert!(crash_pipeline_output(&native).is_err());
         assert!(crash_pipeline_output(&t.replace("> shutdown\nshutting down\n", "")).is_err());
+    }
+
+    const RTC_READ: &str = "2026-11-22 00:19:39\n(20 bytes)\n";
+
+    #[test]
+    fn rtc_checks() {
+        assert_eq!(rtc_read(RTC_READ), Ok(1_795_306_779));
+        assert_eq!(
+            rtc_read("2000-01-01 00:00:00\n(20 bytes)\n").unwrap_err(),
+            "rtc0 says `2000-01-01 00:00:00`: before 2025"
+        );
+        assert!(rtc_read("2026-11-22 00:19:39\n(19 bytes)\n").is_err());
+        assert!(rtc_read("2026-02-29 00:19:39\n(20 bytes)\n").is_err());
+        assert!(rtc_read("2026-11-22 24:19:39\n(20 bytes)\n").is_err());
+        assert!(rtc_read("rtc0: read failed: no such device\n").is_err());
+        assert_eq!(unix_seconds("2024-02-29 12:34:56"), Some(1_709_210_096));
+        assert_eq!(unix_seconds("1970-01-01 00:00:00"), Some(0));
+        let control = "rtc0: control 1: 1795306779 (0x6b02351b)\n";
+        assert_eq!(device_control_answer(control, "rtc0", 1), Ok(1_795_306_779));
+        assert!(device_control_answer(control, "rtc0", 2).is_err());
+        assert!(device_control_answer("rtc0: control 1: 5 (0x6)\n", "rtc0", 1).is_err());
+        assert!(device_control_answer("rtc0: control 1 failed: I/O error\n", "rtc0", 1).is_err());
+        let crash = "[ 0.05] WARN  nim::recovery: nim: rtc: page-fault at rip 0x1; restart now\n\
+            rtc: page-fault (recovered in 6994 us); now running as generation 1\n";
+        assert!(crash_recovered(crash, "rtc", "page-fault", 1).is_ok());
+        assert!(crash_recovered(crash, "rtc", "page-fault", 2).is_err());
+        assert!(crash_recovered(crash, "rtc", "panic", 1).is_err());
+        assert!(
+            crash_recovered(
+                "rtc: failed; now stopped as generation 0\n",
+                "rtc",
+                "page-fault",
+                1
+            )
+            .is_err()
+        );
+        let faults = "rtc: extension 1 generation 0: page-fault at rip 0x1561d3 (address 0x0) at 51 ms, recovered in 6994 us\n";
+        assert!(fault_record(faults, "rtc", "page-fault", 0).is_ok());
+        assert!(fault_record(faults, "rtc", "page-fault", 1).is_err());
+        assert!(fault_record(faults, "rtc", "panic", 0).is_err());
+        assert!(fault_record("rtc: no faults\n", "rtc", "page-fault", 0).is_err());
+        let devices =
+            "NAME         CLASS      OPEN\nserial0      character  1\nrtc0         character  0\n";
+        assert!(device_listed(devices, "rtc0", "character").is_ok());
+        assert!(device_listed(devices, "rtc0", "block").is_err());
+        assert!(device_listed(devices, "rtc1", "character").is_err());
     }
 }

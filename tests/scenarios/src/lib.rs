@@ -197,6 +197,16 @@ pub fn all() -> Vec<Scenario> {
             },
         },
         Scenario {
+            name: "rtc_device",
+            description: "`devices read rtc0` and `devices control rtc0 1` agree on a date from 2025 on; `ext crash rtc null-deref` recovers rtc as generation 1 and rtc0 reads again",
+            timeout: BOOT,
+            qemu_args: &[],
+            body: Body::Shell {
+                cmdline: "",
+                drive: rtc_device,
+            },
+        },
+        Scenario {
             name: "isolated_crash_pipeline",
             description: "`ext list`, `ext crash crashtest write-kernel-data`, `ext list`, `shutdown` piped into `cargo xtask run`: crashtest recovers as generation 1, exit 0",
             timeout: Duration::from_secs(90),
@@ -495,6 +505,58 @@ fn native_crash_invalid_opcode(s: &mut Session) -> Verdict {
     native_crash(s, "invalid-opcode", "#UD", &[])
 }
 
+/// The rtc driver through the shell, as `docs/writing-an-extension.md`
+/// shows it: read rtc0, ask for the Unix seconds, crash the driver, read
+/// again.
+fn rtc_device(s: &mut Session) -> Verdict {
+    boot(s)?;
+    checked(s, "devices", |o| {
+        checks::device_listed(o, "rtc0", "character")
+    })?;
+    let before = checks::rtc_read(&checked(s, "devices read rtc0", |o| {
+        checks::rtc_read(o).map(|_| ())
+    })?)?;
+    let control = checked(s, "devices control rtc0 1", |o| {
+        checks::device_control_answer(o, "rtc0", 1).map(|_| ())
+    })?;
+    let seconds = checks::device_control_answer(&control, "rtc0", 1)?;
+    if !(before..=before + 5).contains(&seconds) {
+        return Err(Failure(format!(
+            "`devices control rtc0 1` answered {seconds}, but the text read just before is {before} s after the epoch"
+        )));
+    }
+    checked(s, "ext crash rtc null-deref", |o| {
+        checks::crash_recovered(o, "rtc", "page-fault", 1)
+    })?;
+    checked(s, "ext list", |o| {
+        let row = checks::ext_row(o, "rtc")?;
+        if row.mode == "isolated"
+            && row.state == "running"
+            && row.generation == 1
+            && row.faults == 1
+        {
+            Ok(())
+        } else {
+            Err(format!(
+                "rtc is {row:?}, expected isolated running generation 1 with 1 fault"
+            ))
+        }
+    })?;
+    let after = checks::rtc_read(&checked(s, "devices read rtc0", |o| {
+        checks::rtc_read(o).map(|_| ())
+    })?)?;
+    if after < seconds {
+        return Err(Failure(format!(
+            "rtc0 went back in time across the recovery: {seconds} then {after}"
+        )));
+    }
+    checked(s, "ext faults rtc", |o| {
+        checks::fault_record(o, "rtc", "page-fault", 0)
+    })?;
+    shutdown(s)?;
+    Ok(None)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -502,7 +564,7 @@ mod tests {
     #[test]
     fn names_are_unique_and_timeouts_set() {
         let all = all();
-        assert_eq!(all.len(), 10);
+        assert_eq!(all.len(), 11);
         let mut names: Vec<_> = all.iter().map(|s| s.name).collect();
         names.sort();
         names.dedup();

@@ -3,8 +3,9 @@
 # conventions the scenarios rely on. It lets the harness, the scenarios and
 # `xtask run`/`xtask test` be exercised end to end without the real kernel:
 #   XTASK_QEMU=tests/scenarios/tests/fake-qemu.sh cargo xtask test --no-host
-# Set FAKE_QEMU_BROKEN=1 to make `pci` answer nothing and a native extension's
-# crash be recovered instead of stopping the kernel (checks must then fail).
+# Set FAKE_QEMU_BROKEN=1 to make `pci` answer nothing, a native extension's
+# crash be recovered instead of stopping the kernel and rtc0 read 1970 (checks
+# must then fail).
 cmdline=""; e1000=0
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -43,6 +44,8 @@ case " $cmdline " in
 *) crashtest=isolated ;;
 esac
 generation=0
+# The rtc driver: its generation; broken, its clock reads 1970.
+rtc_generation=0
 printf '[    0.002000] INFO  shell: reached shell prompt in 2 ms\r\n> '
 while IFS= read -r line; do
     # Apply DEL/backspace editing like the kernel's line editor.
@@ -79,6 +82,30 @@ while IFS= read -r line; do
                 printf 'NAME             MODE      STATE       GENERATION  RESTARTS  FAULTS  OBJECTS  POLICY\r\n'
                 printf '%-16s %-9s %-11s %10s  %8s  %6s  %7s  %s\r\n' crashtest "$crashtest" running \
                     $generation $generation $generation 0 always
+                printf '%-16s %-9s %-11s %10s  %8s  %6s  %7s  %s\r\n' rtc isolated running \
+                    $rtc_generation $rtc_generation $rtc_generation 2 always
+            fi ;;
+        devices)
+            printf 'NAME         CLASS      OPEN\r\nserial0      character  1\r\n'
+            printf 'rtc0         character  0\r\n' ;;
+        "devices read rtc0")
+            if [ -z "$FAKE_QEMU_BROKEN" ]; then
+                date -u '+%Y-%m-%d %H:%M:%S' | tr -d '\n'
+            else
+                printf '1970-01-01 00:00:00'
+            fi
+            printf '\r\n(20 bytes)\r\n' ;;
+        "devices control rtc0 1")
+            now=$(date -u +%s)
+            printf 'rtc0: control 1: %s (0x%x)\r\n' "$now" "$now" ;;
+        "ext crash rtc null-deref")
+            rtc_generation=$((rtc_generation + 1))
+            printf 'rtc: page-fault (recovered in 1500 us); now running as generation %s\r\n' $rtc_generation ;;
+        "ext faults rtc")
+            if [ $rtc_generation = 0 ]; then
+                printf 'rtc: no faults\r\n'
+            else
+                printf 'rtc: extension 1 generation 0: page-fault at rip 0x1561d3 (address 0x0) at 51 ms, recovered in 1500 us\r\n'
             fi ;;
         "ext load crashtest native")
             if [ -n "$crashtest" ]; then
