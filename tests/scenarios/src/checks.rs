@@ -454,7 +454,7 @@ fn unix_seconds(text: &str) -> Option<u64> {
     let n = |r: std::ops::Range<usize>| text[r].parse::<u64>().ok();
     let (year, month, day) = (n(0..4)?, n(5..7)?, n(8..10)?);
     let (hour, minute, second) = (n(11..13)?, n(14..16)?, n(17..19)?);
-    let leap = |y: u64| (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    let leap = |y: u64| (y.is_multiple_of(4) && !y.is_multiple_of(100)) || y.is_multiple_of(400);
     let month_days = |y: u64, m: u64| match m {
         2 if leap(y) => 29,
         2 => 28,
