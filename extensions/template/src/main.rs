@@ -1,9 +1,10 @@
 //! `template`: the smallest useful extension, and the starting point for
 //! new ones (`cargo xtask new-extension NAME` copies it). It registers a
-//! character device `template0`: reading it returns a greeting with the
-//! instance's generation, writing to it counts the bytes, and control
-//! request 1 answers that count. It also answers operation
-//! `EXTENSION_SPECIFIC` (0x100) with the number of calls so far.
+//! character device named after the crate with a `0` ([`DEVICE_NAME`]):
+//! reading it returns a greeting with the instance's generation, writing to
+//! it counts the bytes, and control request 1 answers that count. It also
+//! answers operation `EXTENSION_SPECIFIC` (0x100) with the number of calls
+//! so far.
 //!
 //! Invariants: no `unsafe`; state is atomic (several threads may call in at
 //! once).
@@ -17,6 +18,12 @@ use extension_api::abi::EXTENSION_SPECIFIC;
 use extension_api::kernel::{self, DeviceClass, DeviceHandle};
 use extension_api::{Extension, InitContext, Level, Status};
 
+/// The character device's name: the package name and `0`. Taken from the
+/// package, not written out, so that a copy made by `cargo xtask
+/// new-extension` registers its own name (the copy's renaming replaces
+/// whole words only, and a name followed by a digit is not one).
+const DEVICE_NAME: &str = concat!(env!("CARGO_PKG_NAME"), "0");
+
 /// Control request: how many bytes were written so far.
 const CONTROL_BYTES_WRITTEN: u32 = 1;
 
@@ -29,7 +36,7 @@ struct Template {
 
 impl Extension for Template {
     fn init(context: &InitContext) -> Result<Self, Status> {
-        kernel::register_device(DeviceClass::Character, "template0")?;
+        kernel::register_device(DeviceClass::Character, DEVICE_NAME)?;
         extension_api::log(
             Level::Debug,
             format_args!("template: generation {} up", context.generation),
