@@ -61,14 +61,14 @@ impl Rtc {
             },
         )
         .map_err(|error| {
-            extension_api::log(Level::Warn, format_args!("rtc: {error}"));
+            extension_api::log(Level::Warn, format_args!("{error}"));
             match error {
                 ReadError::Access(status) => status,
                 ReadError::StuckInUpdate | ReadError::Unstable => Status::NoResources,
             }
         })?;
         rtc_clock::decode(&registers).map_err(|error| {
-            extension_api::log(Level::Warn, format_args!("rtc: {error}"));
+            extension_api::log(Level::Warn, format_args!("{error}"));
             Status::NoResources
         })
     }
@@ -87,7 +87,7 @@ impl Extension for Rtc {
         extension_api::log(
             Level::Debug,
             format_args!(
-                "rtc: generation {} up, clock reads {}",
+                "generation {} up, the clock reads {}",
                 context.generation,
                 core::str::from_utf8(&text[..text.len() - 1]).unwrap_or("?")
             ),

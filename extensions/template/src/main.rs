@@ -39,7 +39,7 @@ impl Extension for Template {
         kernel::register_device(DeviceClass::Character, DEVICE_NAME)?;
         extension_api::log(
             Level::Debug,
-            format_args!("template: generation {} up", context.generation),
+            format_args!("generation {} up", context.generation),
         );
         Ok(Template {
             generation: context.generation,
