@@ -53,7 +53,7 @@ pub enum DeviceClass {
 
 impl fmt::Display for DeviceClass {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
+        f.pad(match self {
             DeviceClass::Character => "character",
             DeviceClass::Block => "block",
             DeviceClass::Network => "network",

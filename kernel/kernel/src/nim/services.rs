@@ -263,7 +263,9 @@ fn isolated_service(
     }
     let (status, failure) = run_service(slot, generation, service, copy);
     if let Some(failure) = failure {
-        return fail(failure.kind(), Some(message), failure.reason());
+        // A panic's message is no faulting address.
+        let address = (failure != Failure::Panicked).then_some(message);
+        return fail(failure.kind(), address, failure.reason());
     }
     // Only the reply goes back (a service without one copies nothing).
     let reply = length.min(largest_reply(service));
