@@ -6,6 +6,9 @@
 //!   extension; its package name is its directory name and its image name.
 //! - Images are built with the same profile as the kernel (release), with
 //!   debug info stripped (symbols stay, for fault reports).
+//! - Every crate under `extensions/` (nested helper crates too) forbids
+//!   `unsafe` at its root (`#![forbid(unsafe_code)]`); a build refuses one
+//!   that does not.
 //! - The bundle is written only when its bytes change, so an unchanged
 //!   build does not relink the kernel.
 
@@ -36,6 +39,59 @@ pub fn names(root: &Path) -> Result<Vec<String>, String> {
     }
     names.sort();
     Ok(names)
+}
+
+/// The crates under `extensions/` whose root file (`src/main.rs` or
+/// `src/lib.rs`) does not start by forbidding `unsafe`: each as
+/// `path: reason`. Nested crates (a driver's host-testable helpers) count
+/// too.
+pub fn unsafe_policy_violations(root: &Path) -> Vec<String> {
+    let mut manifests = Vec::new();
+    let mut pending = vec![root.join("extensions")];
+    while let Some(directory) = pending.pop() {
+        let Ok(listing) = std::fs::read_dir(&directory) else {
+            continue;
+        };
+        for entry in listing.flatten() {
+            let path = entry.path();
+            let name = entry.file_name();
+            if path.is_dir() && name != "target" && !name.to_string_lossy().starts_with('.') {
+                pending.push(path);
+            } else if name == "Cargo.toml" {
+                manifests.push(directory.clone());
+            }
+        }
+    }
+    manifests.sort();
+    let mut violations = Vec::new();
+    for crate_directory in manifests {
+        let shown = crate_directory
+            .strip_prefix(root)
+            .unwrap_or(&crate_directory)
+            .display()
+            .to_string();
+        let roots: Vec<PathBuf> = ["src/main.rs", "src/lib.rs"]
+            .iter()
+            .map(|file| crate_directory.join(file))
+            .filter(|path| path.is_file())
+            .collect();
+        if roots.is_empty() {
+            violations.push(format!("{shown}: no src/main.rs or src/lib.rs"));
+        }
+        for file in roots {
+            let text = std::fs::read_to_string(&file).unwrap_or_default();
+            let forbids = text.lines().any(|line| {
+                line.split_whitespace().collect::<String>() == "#![forbid(unsafe_code)]"
+            });
+            if !forbids {
+                violations.push(format!(
+                    "{}: does not start with #![forbid(unsafe_code)] (extensions are safe Rust; unsafe belongs in wrappers/extension-api)",
+                    file.strip_prefix(root).unwrap_or(&file).display()
+                ));
+            }
+        }
+    }
+    violations
 }
 
 /// Where the bundle goes.
@@ -97,6 +153,54 @@ mod tests {
         std::fs::create_dir_all(root.join("extensions/Bad Name")).unwrap();
         std::fs::write(root.join("extensions/Bad Name/Cargo.toml"), "").unwrap();
         assert!(names(&root).unwrap_err().contains("Bad Name"));
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn crates_that_do_not_forbid_unsafe_are_named() {
+        let root = std::env::temp_dir().join(format!("xtask-ext-unsafe-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        let write = |path: &str, text: &str| {
+            let path = root.join(path);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, text).unwrap();
+        };
+        write("extensions/good/Cargo.toml", "");
+        write(
+            "extensions/good/src/main.rs",
+            "#![no_std]\n#![forbid(unsafe_code)]\n",
+        );
+        write("extensions/good/helper/Cargo.toml", "");
+        write(
+            "extensions/good/helper/src/lib.rs",
+            "#![forbid( unsafe_code )]\n",
+        );
+        assert!(unsafe_policy_violations(&root).is_empty());
+        write("extensions/bad/Cargo.toml", "");
+        write(
+            "extensions/bad/src/main.rs",
+            "#![no_std]\n// #![forbid(unsafe_code)] is a comment here\n",
+        );
+        write("extensions/good/helper2/Cargo.toml", "");
+        write(
+            "extensions/good/helper2/src/lib.rs",
+            "#![deny(unsafe_code)]\n",
+        );
+        write("extensions/empty/Cargo.toml", "");
+        let violations = unsafe_policy_violations(&root);
+        assert_eq!(violations.len(), 3, "{violations:?}");
+        assert!(
+            violations[0].starts_with("extensions/bad/src/main.rs"),
+            "{violations:?}"
+        );
+        assert!(
+            violations[1].starts_with("extensions/empty: no src"),
+            "{violations:?}"
+        );
+        assert!(
+            violations[2].starts_with("extensions/good/helper2/src/lib.rs"),
+            "{violations:?}"
+        );
         std::fs::remove_dir_all(&root).unwrap();
     }
 

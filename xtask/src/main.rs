@@ -124,6 +124,10 @@ fn kernel_path() -> PathBuf {
 /// Builds every extension image and packs them into the bundle.
 fn build_extensions() -> Result<(), String> {
     let names = extensions::names(&root())?;
+    let violations = extensions::unsafe_policy_violations(&root());
+    if !violations.is_empty() {
+        return Err(violations.join("\n"));
+    }
     stage(&format!(
         "build: extensions ({}) for x86_64-unknown-none",
         names.join(", ")

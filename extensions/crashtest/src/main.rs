@@ -72,7 +72,7 @@ impl Extension for Crashtest {
     fn init(context: &InitContext) -> Result<Self, Status> {
         extension_api::log(
             Level::Debug,
-            format_args!("crashtest: generation {} up", context.generation),
+            format_args!("generation {} up", context.generation),
         );
         Ok(Crashtest {
             generation: context.generation,
