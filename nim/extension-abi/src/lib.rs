@@ -16,7 +16,9 @@
 extern crate self as extension_abi;
 
 mod crash;
+pub mod layout;
 mod message;
+pub mod validate;
 
 pub use crash::{BAD_RETURN_ADDRESS, CrashKind};
 pub use message::{MessageError, MessageReader, MessageWriter};
