@@ -212,6 +212,24 @@ impl Mmio {
         self.length == 0
     }
 
+    /// Reads the 8-bit register at `offset`.
+    pub fn read_u8(&self, offset: usize) -> Result<u8, Status> {
+        if !fits(offset, 1, self.length) {
+            return Err(Status::Refused);
+        }
+        // SAFETY: as in `read_u32`.
+        Ok(unsafe { core::ptr::read_volatile((self.address + offset as u64) as *const u8) })
+    }
+
+    /// Reads the 16-bit register at `offset` (aligned).
+    pub fn read_u16(&self, offset: usize) -> Result<u16, Status> {
+        if !fits(offset, 2, self.length) {
+            return Err(Status::Refused);
+        }
+        // SAFETY: as in `read_u32`.
+        Ok(unsafe { core::ptr::read_volatile((self.address + offset as u64) as *const u16) })
+    }
+
     /// Reads the 32-bit register at `offset`.
     pub fn read_u32(&self, offset: usize) -> Result<u32, Status> {
         if !fits(offset, 4, self.length) {
@@ -221,6 +239,26 @@ impl Mmio {
         // for this extension while `self` (its handle) lives; the access is
         // inside and aligned (checked above).
         Ok(unsafe { core::ptr::read_volatile((self.address + offset as u64) as *const u32) })
+    }
+
+    /// Writes the 8-bit register at `offset`.
+    pub fn write_u8(&self, offset: usize, value: u8) -> Result<(), Status> {
+        if !fits(offset, 1, self.length) {
+            return Err(Status::Refused);
+        }
+        // SAFETY: as in `read_u32`; the mapping is writable.
+        unsafe { core::ptr::write_volatile((self.address + offset as u64) as *mut u8, value) };
+        Ok(())
+    }
+
+    /// Writes the 16-bit register at `offset` (aligned).
+    pub fn write_u16(&self, offset: usize, value: u16) -> Result<(), Status> {
+        if !fits(offset, 2, self.length) {
+            return Err(Status::Refused);
+        }
+        // SAFETY: as in `read_u32`; the mapping is writable.
+        unsafe { core::ptr::write_volatile((self.address + offset as u64) as *mut u16, value) };
+        Ok(())
     }
 
     /// Writes the 32-bit register at `offset`.
