@@ -71,10 +71,17 @@ pub mod interfaces {
     pub mod crashtest {
         include!("../../../wrappers/generated/crashtest_common.rs");
     }
+    /// `wrappers/interface/hostile.idl`: the `hostile` test extension's own
+    /// operations.
+    pub mod hostile {
+        include!("../../../wrappers/generated/hostile_common.rs");
+    }
 }
 
 /// The `crashtest` extension's own operations (from `crashtest.idl`).
 pub use interfaces::crashtest::operation as crashtest_operation;
+/// The `hostile` extension's own operations (from `hostile.idl`).
+pub use interfaces::hostile::operation as hostile_operation;
 /// Entry operation numbers the kernel calls (from `kernel.idl`).
 pub use interfaces::kernel::operation;
 /// Kernel service numbers (from `kernel.idl`).
