@@ -86,13 +86,26 @@ pub fn uptime_us() -> u64 {
     }
 }
 
+/// Names a pending callback (see [`cancel`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TimerId(u64, u64);
+
 /// Runs `callback` in interrupt context once `delay_ms` have passed.
-pub fn call_after(delay_ms: u64, callback: impl FnOnce() + Send + 'static) {
+pub fn call_after(delay_ms: u64, callback: impl FnOnce() + Send + 'static) -> TimerId {
     let deadline = ticks() + ms_to_ticks(delay_ms).max(1);
     let sequence = NEXT_TIMER.fetch_add(1, Ordering::Relaxed);
     TIMERS
         .lock()
         .insert((deadline, sequence), Box::new(callback));
+    TimerId(deadline, sequence)
+}
+
+/// Drops a pending callback without running it; `false` if it already ran
+/// (or was cancelled).
+pub fn cancel(id: TimerId) -> bool {
+    let callback = TIMERS.lock().remove(&(id.0, id.1));
+    // Dropped here, outside the lock.
+    callback.is_some()
 }
 
 /// Callbacks waiting to run (for leak checks in tests).

@@ -33,6 +33,9 @@ use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicU64, Ordering};
 use device_table::{Device, DeviceError, DeviceId};
+use extension_abi::validate::{
+    access_fits, config_write_is_protected, port_range_is_valid, range_is_inside, ranges_overlap,
+};
 use extension_abi::{MAX_MESSAGE_BYTES, Status};
 use object_tracker::{ObjectHandle, ObjectKind};
 use pci_config::PciAddress;
@@ -71,6 +74,8 @@ pub enum TrackedObject {
         milliseconds: u64,
         /// Re-armed after each expiry?
         periodic: bool,
+        /// Its pending expiry (cancelled when the timer is released).
+        expiry: Option<crate::time::TimerId>,
     },
     /// A device registered in the device table.
     Device {
@@ -120,19 +125,34 @@ impl TrackedObject {
     }
 }
 
-/// Ports the kernel keeps for itself (never granted).
-const KERNEL_PORTS: [(u16, u16); 8] = [
-    (0x20, 2),  // master PIC
-    (0x40, 4),  // PIT
-    (0x60, 5),  // keyboard controller
-    (0xa0, 2),  // slave PIC
-    (0xf4, 4),  // isa-debug-exit
-    (0x3f8, 8), // COM1 (the console)
-    (0x604, 1), // ACPI power off
-    (0xcf8, 8), // PCI configuration
+/// Ports the kernel keeps for itself (never granted): the devices it
+/// drives, and the platform's controls whose misuse would stop the machine
+/// or take devices from under other drivers (reset, power, SMI, interrupt
+/// routing, hot-plug).
+pub const KERNEL_PORTS: [(u16, u16); 12] = [
+    (0x20, 2),       // master PIC
+    (0x40, 4),       // PIT
+    (0x60, 5),       // keyboard controller (and its reset command)
+    (0x92, 1),       // system control port A: bit 0 resets the machine
+    (0xa0, 2),       // slave PIC
+    (0xb2, 2),       // APM control: a write raises an SMI
+    (0xf4, 4),       // isa-debug-exit
+    (0x3f8, 8),      // COM1 (the console)
+    (0x4d0, 2),      // ELCR: edge/level trigger of the ISA lines
+    (0x600, 0x40),   // ACPI PM registers (0x604: power off)
+    (0xae00, 0x200), // QEMU's ACPI PCI/CPU hot-plug and GPE registers
+    (0xcf8, 8),      // PCI configuration (0xcf9: reset control)
 ];
 /// ISA lines the kernel keeps (timer, cascade, console).
-const KERNEL_LINES: [u8; 3] = [0, 2, 4];
+pub const KERNEL_LINES: [u8; 3] = [0, 2, 4];
+/// PCI class code of bridges (never claimed by an extension).
+const PCI_CLASS_BRIDGE: u8 = 0x06;
+/// Most call-backs (service `call-back`) nested on one CPU's call chain.
+/// Each level holds about 5 KiB of kernel stack (a kernel → extension call
+/// and an extension → kernel service, each with a message buffer), so
+/// three levels and an interrupt that calls an extension on top fit a
+/// 32 KiB thread stack with room to spare; unbounded nesting overflowed it.
+pub const MAX_NESTED_CALL_BACKS: usize = 3;
 /// Largest DMA buffer, in pages (256 KiB).
 const MAX_DMA_PAGES: u64 = 64;
 /// Frames kept per network device until the network stack takes them.
@@ -191,16 +211,6 @@ extern "C" fn kernel_service_dispatch(
     status as u64
 }
 
-/// Is `[address, address + length)` inside the region `[region, region +
-/// size)`? (No overflow: the end is computed checked.)
-pub fn range_is_inside(address: u64, length: u64, region: u64, size: u64) -> bool {
-    let (Some(end), Some(region_end)) = (address.checked_add(length), region.checked_add(size))
-    else {
-        return false;
-    };
-    address >= region && end <= region_end
-}
-
 fn isolated_service(
     slot: Slot,
     generation: u32,
@@ -212,15 +222,20 @@ fn isolated_service(
     SERVICE_CALLS.fetch_add(1, Ordering::Relaxed);
     // The caller broke the contract: its fault, recorded as such; the
     // return path then unwinds the call.
-    let fail = |kind: FaultKind, address: Option<u64>, reason: &str| {
+    let fail = |failure: Failure| {
+        let kind = failure.kind();
         if kind == FaultKind::WrapperCheckFailed {
             FAILED_CHECKS.fetch_add(1, Ordering::Relaxed);
             log::warn!(
-                "nim: {} generation {generation}: wrapper check failed in service {service}: {reason}",
-                extension_name(slot)
+                "nim: {} generation {generation}: wrapper check failed in service {service}: {}",
+                extension_name(slot),
+                failure.reason()
             );
         }
+        failure.count();
         let return_address = crate::arch::fixup::probe_read_u64(extension_stack).unwrap_or(0);
+        // A panic's message is no faulting address.
+        let address = (failure != Failure::Panicked).then_some(message);
         super::fault::extension_failed_in_service(slot, generation, kind, return_address, address);
         Status::Refused
     };
@@ -231,11 +246,7 @@ fn isolated_service(
         paging::EXTENSION_REGION_SIZE,
     );
     if length > MAX_MESSAGE_BYTES as u64 || (length > 0 && !in_region) {
-        return fail(
-            FaultKind::WrapperCheckFailed,
-            Some(message),
-            "the message is not inside the caller's region",
-        );
+        return fail(Failure::MessageOutsideRegion);
     }
     let length = length as usize;
     // Small messages use a small buffer (zeroing 4 KiB per call would
@@ -255,26 +266,27 @@ fn isolated_service(
         _ => unsafe { crate::arch::fixup::probe_copy(copy.as_mut_ptr(), message, length) }.is_ok(),
     };
     if !copied {
-        return fail(
-            FaultKind::WrapperCheckFailed,
-            Some(message),
-            "the message is not mapped",
-        );
+        return fail(Failure::MessageNotMapped);
     }
     let (status, failure) = run_service(slot, generation, service, copy);
     if let Some(failure) = failure {
-        // A panic's message is no faulting address.
-        let address = (failure != Failure::Panicked).then_some(message);
-        return fail(failure.kind(), address, failure.reason());
+        return fail(failure);
     }
     // Only the reply goes back (a service without one copies nothing).
     let reply = length.min(largest_reply(service));
     if reply > 0 {
         // SAFETY: the destination was checked to lie in the caller's region;
-        // the probe turns an unmapped page into an error.
-        let _ = unsafe {
+        // the probe turns an unmapped or read-only page into an error.
+        let written = unsafe {
             crate::arch::fixup::probe_copy(message as *mut u8, copy.as_ptr() as u64, reply)
         };
+        // A message the caller may read but not write (its own text or
+        // read-only data) cannot take the reply: the caller would carry on
+        // without it (and without the handle of what the service made,
+        // which recovery now releases).
+        if written.is_err() && SLOTS[slot].is_usable(generation) {
+            return fail(Failure::ReplyNotWritable);
+        }
     }
     status
 }
@@ -317,6 +329,7 @@ pub extern "C" fn native_service_entry(service: u64, message: *mut u8, length: u
         Some(Failure::Panicked) => panic!("extension in slot {slot} (native) panicked"),
         Some(failure) => {
             FAILED_CHECKS.fetch_add(1, Ordering::Relaxed);
+            failure.count();
             log::warn!(
                 "nim: {} (native): wrapper check failed in service {service}: {}",
                 extension_name(slot),
@@ -333,9 +346,16 @@ pub extern "C" fn native_service_entry(service: u64, message: *mut u8, length: u
 
 /// Why a service call ends the calling instance.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Failure {
+pub enum Failure {
     /// The extension reported a panic.
     Panicked,
+    /// The message does not lie inside the caller's region, or is longer
+    /// than `MAX_MESSAGE_BYTES`.
+    MessageOutsideRegion,
+    /// The message lies in the caller's region but is not mapped there.
+    MessageNotMapped,
+    /// The reply could not be written back (the message is read-only).
+    ReplyNotWritable,
     /// The message does not decode (the generated checks refused it).
     MalformedMessage,
     /// A handle is not live, not of the right kind, or of another
@@ -345,7 +365,31 @@ enum Failure {
     OutOfRange,
 }
 
+/// Failures seen, by [`Failure`] (for tests and statistics).
+static FAILURES: [AtomicU64; Failure::ALL.len()] =
+    [const { AtomicU64::new(0) }; Failure::ALL.len()];
+
 impl Failure {
+    /// Every failure.
+    pub const ALL: [Failure; 7] = [
+        Failure::Panicked,
+        Failure::MessageOutsideRegion,
+        Failure::MessageNotMapped,
+        Failure::ReplyNotWritable,
+        Failure::MalformedMessage,
+        Failure::BadHandle,
+        Failure::OutOfRange,
+    ];
+
+    /// How many service calls failed this way since boot.
+    pub fn seen(self) -> u64 {
+        FAILURES[self as usize].load(Ordering::Relaxed)
+    }
+
+    fn count(self) {
+        FAILURES[self as usize].fetch_add(1, Ordering::Relaxed);
+    }
+
     fn kind(self) -> FaultKind {
         match self {
             Failure::Panicked => FaultKind::Panic,
@@ -353,9 +397,13 @@ impl Failure {
         }
     }
 
-    fn reason(self) -> &'static str {
+    /// Why, in words.
+    pub fn reason(self) -> &'static str {
         match self {
             Failure::Panicked => "panicked",
+            Failure::MessageOutsideRegion => "the message is not inside the caller's region",
+            Failure::MessageNotMapped => "the message is not mapped",
+            Failure::ReplyNotWritable => "the reply cannot be written to the message",
             Failure::MalformedMessage => "malformed message",
             Failure::BadHandle => "a handle that is stale, forged or of the wrong kind",
             Failure::OutOfRange => "an offset or length outside its object",
@@ -484,21 +532,22 @@ impl ServiceCall {
     fn grant_area(&self, pages: u64) -> Result<u64, Status> {
         let region = domain::region_base(self.slot);
         let limit = region + domain::GRANTS_OFFSET + domain::MAX_GRANT_PAGES * 4096;
-        let address = SLOTS[self.slot]
+        // Advance only when the grant fits: recovery unmaps everything up
+        // to `grant_next`, so refused requests must not push it on (each
+        // would add pages for recovery to walk).
+        SLOTS[self.slot]
             .grant_next
-            .fetch_add((pages + 1) * 4096, Ordering::AcqRel);
-        if address + pages * 4096 > limit {
-            return Err(Status::NoResources);
-        }
-        Ok(address)
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |next| {
+                (next + pages * 4096 <= limit).then_some(next + (pages + 1) * 4096)
+            })
+            .map_err(|_| Status::NoResources)
     }
 }
 
 /// Checks that an access of `width` at `offset` fits `size` bytes and is
 /// aligned to its width.
-fn access_fits(offset: u64, width: AccessWidth, size: u64) -> bool {
-    let bytes = u64::from(width.code());
-    offset.is_multiple_of(bytes) && offset.checked_add(bytes).is_some_and(|end| end <= size)
+fn width_fits(offset: u64, width: AccessWidth, size: u64) -> bool {
+    access_fits(offset, u64::from(width.code()), size)
 }
 
 impl wrappers::Services for ServiceCall {
@@ -548,6 +597,10 @@ impl wrappers::Services for ServiceCall {
         if operation < extension_abi::EXTENSION_SPECIFIC && operation != wrappers::operation::NULL {
             return Err(Status::Refused);
         }
+        // This service's own frame counts: one call-back in progress is 1.
+        if service_depth() > MAX_NESTED_CALL_BACKS {
+            return Err(Status::NoResources);
+        }
         let state = SLOTS[self.slot].state();
         let result = super::call_target(
             self.slot,
@@ -592,7 +645,7 @@ impl wrappers::Services for ServiceCall {
     }
 
     fn request_io_ports(&mut self, first: u16, count: u16) -> Result<IoPortsHandle, Status> {
-        if count == 0 || u32::from(first) + u32::from(count) > 0x1_0000 {
+        if !port_range_is_valid(first, count) {
             return Err(Status::Refused);
         }
         if KERNEL_PORTS
@@ -626,7 +679,7 @@ impl wrappers::Services for ServiceCall {
         width: AccessWidth,
     ) -> Result<u32, Status> {
         let (first, count) = self.io_ports(ports)?;
-        if !access_fits(u64::from(offset), width, u64::from(count)) {
+        if !width_fits(u64::from(offset), width, u64::from(count)) {
             return Err(self.fail(Failure::OutOfRange));
         }
         Ok(crate::arch::port_read(first + offset, width.code()))
@@ -640,7 +693,7 @@ impl wrappers::Services for ServiceCall {
         value: u32,
     ) -> Result<(), Status> {
         let (first, count) = self.io_ports(ports)?;
-        if !access_fits(u64::from(offset), width, u64::from(count)) {
+        if !width_fits(u64::from(offset), width, u64::from(count)) {
             return Err(self.fail(Failure::OutOfRange));
         }
         crate::arch::port_write(first + offset, width.code(), value);
@@ -692,6 +745,7 @@ impl wrappers::Services for ServiceCall {
             TrackedObject::Timer {
                 milliseconds,
                 periodic,
+                expiry: None,
             },
         )?;
         arm_timer(self.slot, self.generation, handle, milliseconds);
@@ -744,6 +798,13 @@ impl wrappers::Services for ServiceCall {
             .filter(|(_, function)| function.vendor_id == vendor && function.device_id == device)
             .nth(usize::from(index))
             .ok_or(Status::Refused)?;
+        // Bridges (class 6: the host bridge, the ISA bridge, the power
+        // management function) configure the platform itself — memory
+        // decoding, interrupt routing, the ACPI registers' address — and
+        // stay the kernel's.
+        if function.class == PCI_CLASS_BRIDGE {
+            return Err(Status::Refused);
+        }
         {
             let mut claims = PCI_CLAIMS.lock();
             if claims.iter().any(|&(claimed, _)| claimed == position) {
@@ -775,7 +836,7 @@ impl wrappers::Services for ServiceCall {
         width: AccessWidth,
     ) -> Result<u32, Status> {
         let (address, _) = self.pci(device)?;
-        if !access_fits(u64::from(offset), width, 256) {
+        if !width_fits(u64::from(offset), width, 256) {
             return Err(self.fail(Failure::OutOfRange));
         }
         Ok(crate::pci::read_config(address, offset, width.code()))
@@ -789,13 +850,12 @@ impl wrappers::Services for ServiceCall {
         value: u32,
     ) -> Result<(), Status> {
         let (address, _) = self.pci(device)?;
-        if !access_fits(u64::from(offset), width, 256) {
+        if !width_fits(u64::from(offset), width, 256) {
             return Err(self.fail(Failure::OutOfRange));
         }
-        let end = offset + width.code();
         // Base address registers (0x10..0x28) and the ROM register
         // (0x30..0x34) stay the kernel's.
-        if (offset < 0x28 && end > 0x10) || (offset < 0x34 && end > 0x30) {
+        if config_write_is_protected(offset, width.code()) {
             return Err(Status::Refused);
         }
         crate::pci::write_config(address, offset, width.code(), value);
@@ -978,15 +1038,6 @@ fn track(slot: Slot, object: TrackedObject) -> Result<ObjectHandle, Status> {
     Err(Status::NoResources)
 }
 
-fn ranges_overlap(first: u16, count: u16, other_first: u16, other_count: u16) -> bool {
-    let (start, end) = (u32::from(first), u32::from(first) + u32::from(count));
-    let (other_start, other_end) = (
-        u32::from(other_first),
-        u32::from(other_first) + u32::from(other_count),
-    );
-    start < other_end && other_start < end
-}
-
 /// A device interrupt on `line`: calls the owning extension's handler
 /// (from interrupt context, on its interrupt stack). Returns whether an
 /// extension owns the line.
@@ -1007,8 +1058,30 @@ pub fn on_device_interrupt(line: u8) -> bool {
     true
 }
 
+/// Arms the next expiry of timer `handle` and records it in the timer's
+/// object; if the timer was released meanwhile, the expiry is cancelled.
 fn arm_timer(slot: Slot, generation: u32, handle: ObjectHandle, milliseconds: u64) {
-    crate::time::call_after(milliseconds, move || on_timer(slot, generation, handle));
+    let interrupts = crate::arch::disable_interrupts();
+    let expiry = crate::time::call_after(milliseconds, move || on_timer(slot, generation, handle));
+    let recorded = {
+        let mut extensions = EXTENSIONS.lock();
+        match extensions[slot]
+            .as_mut()
+            .map(|record| record.objects.get_mut(handle, ObjectKind::Timer))
+        {
+            Some(Ok(TrackedObject::Timer {
+                expiry: pending, ..
+            })) => {
+                *pending = Some(expiry);
+                true
+            }
+            _ => false,
+        }
+    };
+    if !recorded {
+        crate::time::cancel(expiry);
+    }
+    crate::arch::restore_interrupts(interrupts);
 }
 
 /// A timer expired (interrupt context): if it is still held, call the
@@ -1024,6 +1097,7 @@ fn on_timer(slot: Slot, generation: u32, handle: ObjectHandle) {
                 Ok(TrackedObject::Timer {
                     milliseconds,
                     periodic,
+                    ..
                 }) => Some((*milliseconds, *periodic)),
                 _ => None,
             }
@@ -1159,8 +1233,13 @@ pub fn release_object(slot: Slot, object: TrackedObject) {
             crate::interrupts::set_line_masked(line, true);
             INTERRUPT_OWNERS.lock()[usize::from(line)] = None;
         }
-        TrackedObject::Timer { .. } => {
-            // The pending expiry finds the handle gone and does nothing.
+        TrackedObject::Timer { expiry, .. } => {
+            // Cancelled, so that starting and cancelling timers cannot pile
+            // up expiries (each holds kernel heap until its deadline, up to
+            // an hour away). One that already fired finds the handle gone.
+            if let Some(expiry) = expiry {
+                crate::time::cancel(expiry);
+            }
         }
         TrackedObject::Device { id, .. } => {
             let _ = crate::devices::force_unregister(id);
@@ -1184,6 +1263,24 @@ pub fn release_object(slot: Slot, object: TrackedObject) {
     }
 }
 
+/// The devices instance `slot` has registered (the kernel's faces of
+/// them), in handle order.
+pub fn devices_of(slot: Slot) -> Vec<Arc<ExtensionDevice>> {
+    EXTENSIONS.lock()[slot]
+        .as_ref()
+        .map(|record| {
+            record
+                .objects
+                .iter()
+                .filter_map(|(_, _, object)| match object {
+                    TrackedObject::Device { device, .. } => Some(device.clone()),
+                    _ => None,
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// Masks every interrupt line `slot` owns (the first step of recovery:
 /// stop the device from calling into the dead instance).
 pub fn mask_interrupts_of(slot: Slot) {
@@ -1193,6 +1290,25 @@ pub fn mask_interrupts_of(slot: Slot) {
             crate::interrupts::set_line_masked(line as u8, true);
         }
     }
+}
+
+/// Extension → kernel services in progress on this CPU's call chain (the
+/// running one included).
+fn service_depth() -> usize {
+    let mut depth = 0;
+    let mut address = this_cpu().xpc.innermost_frame.load(Ordering::Relaxed);
+    for _ in 0..1000 {
+        if address == 0 {
+            break;
+        }
+        // SAFETY: the chain links live frames on this thread's kernel stack.
+        let frame = unsafe { &*(address as *const XpcFrame) };
+        if frame.crossing == Crossing::ExtensionToKernel {
+            depth += 1;
+        }
+        address = frame.previous;
+    }
+    depth
 }
 
 /// Kernel → extension frames use this to check the per-CPU chain is sane
