@@ -1143,13 +1143,11 @@ impl ExtensionDevice {
     }
 
     /// The oldest frame a network device delivered, if any.
-    #[allow(dead_code, reason = "for the network class layer (a later issue)")]
     pub fn take_received_frame(&self) -> Option<Vec<u8>> {
         self.received.lock().pop_front()
     }
 
     /// Periods a sound device reported played.
-    #[allow(dead_code, reason = "for the sound class layer (a later issue)")]
     pub fn periods_finished(&self) -> u64 {
         self.periods_finished.load(Ordering::Relaxed)
     }

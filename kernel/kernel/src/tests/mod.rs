@@ -3,6 +3,7 @@
 
 mod arch;
 mod extensions;
+mod hostile;
 mod memory;
 mod nim;
 mod sched;
