@@ -34,7 +34,9 @@ pub mod service {
 
     /// Asks the kernel to call this extension's `operation` back with
     /// `argument` (a nested call: extension -> kernel -> extension). Only
-    /// `operation::NULL` and extension-specific operations may be called back.
+    /// `operation::NULL` and extension-specific operations may be called back
+    /// (others are `refused`); at most three call-backs nest on one CPU's call
+    /// chain (a deeper one is `no-resources`: each level holds kernel stack).
     ///
     /// `call-back` (not idempotent).
     pub const CALL_BACK: u64 = 6;
@@ -56,8 +58,10 @@ pub mod service {
     pub const RELEASE_MEMORY: u64 = 9;
 
     /// Reserves I/O ports for the extension. Ports the kernel uses itself (the
-    /// PICs, the PIT, the keyboard controller, COM1, PCI configuration) are
-    /// refused, as are ports another extension holds.
+    /// PICs, the PIT, the keyboard controller, COM1, PCI configuration) or
+    /// keeps because they control the machine (reset, power, SMI, interrupt
+    /// trigger modes, hot-plug: `nim::services::KERNEL_PORTS`) are refused, as
+    /// are ports another extension holds.
     ///
     /// `request-io-ports` (not idempotent).
     pub const REQUEST_IO_PORTS: u64 = 10;
@@ -111,7 +115,8 @@ pub mod service {
     pub const WRITE_IO_PORT: u64 = 19;
 
     /// Claims a PCI function for this extension (one extension per function).
-    /// Finds the `index`-th function with this vendor and device id.
+    /// Finds the `index`-th function with this vendor and device id. Bridges
+    /// (class 6: host, ISA and power-management functions) are refused.
     ///
     /// `claim-pci-device` (not idempotent).
     pub const CLAIM_PCI_DEVICE: u64 = 20;

@@ -85,7 +85,9 @@ pub fn null_service() -> Result<(), Status> {
 
 /// Asks the kernel to call this extension's `operation` back with
 /// `argument` (a nested call: extension -> kernel -> extension). Only
-/// `operation::NULL` and extension-specific operations may be called back.
+/// `operation::NULL` and extension-specific operations may be called back
+/// (others are `refused`); at most three call-backs nest on one CPU's call
+/// chain (a deeper one is `no-resources`: each level holds kernel stack).
 ///
 /// Service 6 (`call-back`), not idempotent. Request: `operation: u64`, `argument: u64`. Reply: `status: status`.
 pub fn call_back(operation: u64, argument: u64) -> Result<Status, Status> {
@@ -144,8 +146,10 @@ pub fn release_memory(handle: MemoryHandle) -> Result<(), Status> {
 }
 
 /// Reserves I/O ports for the extension. Ports the kernel uses itself (the
-/// PICs, the PIT, the keyboard controller, COM1, PCI configuration) are
-/// refused, as are ports another extension holds.
+/// PICs, the PIT, the keyboard controller, COM1, PCI configuration) or
+/// keeps because they control the machine (reset, power, SMI, interrupt
+/// trigger modes, hot-plug: `nim::services::KERNEL_PORTS`) are refused, as
+/// are ports another extension holds.
 ///
 /// Service 10 (`request-io-ports`), not idempotent. Request: `first: u16`, `count: u16`. Reply: `handle: handle<io-ports>`.
 pub fn request_io_ports(first: u16, count: u16) -> Result<IoPortsHandle, Status> {
@@ -291,7 +295,8 @@ pub fn write_io_port(
 }
 
 /// Claims a PCI function for this extension (one extension per function).
-/// Finds the `index`-th function with this vendor and device id.
+/// Finds the `index`-th function with this vendor and device id. Bridges
+/// (class 6: host, ISA and power-management functions) are refused.
 ///
 /// Service 20 (`claim-pci-device`), not idempotent. Request: `vendor: u16`, `device: u16`, `index: u8`. Reply: `handle: handle<pci-device>`, `interrupt-line: u8`.
 pub fn claim_pci_device(
