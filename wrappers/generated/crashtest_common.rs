@@ -111,35 +111,8 @@ pub struct HandlesReply {
     pub device: u64,
 }
 
-/// What the interface declares about one operation.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct OperationInfo {
-    /// Its stable number.
-    pub number: u64,
-    /// Its name in the interface file.
-    pub name: &'static str,
-    /// Is it safe to call again after the extension restarts?
-    pub idempotent: bool,
-    /// The largest request, in bytes.
-    pub max_request_bytes: usize,
-    /// The largest reply, in bytes.
-    pub max_reply_bytes: usize,
-    /// Its arguments, in declaration order.
-    pub arguments: &'static [ArgumentInfo],
-}
-
-/// What the interface declares about one argument.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ArgumentInfo {
-    /// Its name in the interface file.
-    pub name: &'static str,
-    /// `in`, `out` or `inout`.
-    pub direction: &'static str,
-    /// Its type as written in the interface file.
-    pub wire_type: &'static str,
-    /// For a buffer: who owns it after the call (`copied-in`, `copied-out`, `borrowed` or `transferred`).
-    pub ownership: Option<&'static str>,
-}
+/// The tables' entry types (shared by every interface).
+pub use extension_abi::interface_items::{ArgumentInfo, OperationInfo};
 
 /// Every kernel service, in number order.
 pub const SERVICES: &[OperationInfo] = &[];

@@ -673,93 +673,11 @@ impl BlockOperation {
     }
 }
 
-/// A handle to a `memory` object (the object tracker's `memory`).
-///
-/// Only its bits cross: the kernel checks that the handle is live, of this kind and of the caller's current generation.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct MemoryHandle(pub u64);
-
-impl MemoryHandle {
-    /// The object tracker's `ObjectKind` code this handle is issued for.
-    pub const KIND_CODE: u8 = 0;
-}
-
-/// A handle to a `dma-buffer` object (the object tracker's `dma-buffer`).
-///
-/// Only its bits cross: the kernel checks that the handle is live, of this kind and of the caller's current generation.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct DmaBufferHandle(pub u64);
-
-impl DmaBufferHandle {
-    /// The object tracker's `ObjectKind` code this handle is issued for.
-    pub const KIND_CODE: u8 = 1;
-}
-
-/// A handle to a `io-ports` object (the object tracker's `io-port-range`).
-///
-/// Only its bits cross: the kernel checks that the handle is live, of this kind and of the caller's current generation.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct IoPortsHandle(pub u64);
-
-impl IoPortsHandle {
-    /// The object tracker's `ObjectKind` code this handle is issued for.
-    pub const KIND_CODE: u8 = 2;
-}
-
-/// A handle to a `mmio` object (the object tracker's `mmio-region`).
-///
-/// Only its bits cross: the kernel checks that the handle is live, of this kind and of the caller's current generation.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct MmioHandle(pub u64);
-
-impl MmioHandle {
-    /// The object tracker's `ObjectKind` code this handle is issued for.
-    pub const KIND_CODE: u8 = 3;
-}
-
-/// A handle to a `interrupt` object (the object tracker's `irq-registration`).
-///
-/// Only its bits cross: the kernel checks that the handle is live, of this kind and of the caller's current generation.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct InterruptHandle(pub u64);
-
-impl InterruptHandle {
-    /// The object tracker's `ObjectKind` code this handle is issued for.
-    pub const KIND_CODE: u8 = 4;
-}
-
-/// A handle to a `timer` object (the object tracker's `timer`).
-///
-/// Only its bits cross: the kernel checks that the handle is live, of this kind and of the caller's current generation.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct TimerHandle(pub u64);
-
-impl TimerHandle {
-    /// The object tracker's `ObjectKind` code this handle is issued for.
-    pub const KIND_CODE: u8 = 5;
-}
-
-/// A handle to a `device` object (the object tracker's `device-registration`).
-///
-/// Only its bits cross: the kernel checks that the handle is live, of this kind and of the caller's current generation.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct DeviceHandle(pub u64);
-
-impl DeviceHandle {
-    /// The object tracker's `ObjectKind` code this handle is issued for.
-    pub const KIND_CODE: u8 = 6;
-}
-
-/// A handle to a `pci-device` object (the object tracker's `pci-device`).
-///
-/// Only its bits cross: the kernel checks that the handle is live, of this kind and of the caller's current generation.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct PciDeviceHandle(pub u64);
-
-impl PciDeviceHandle {
-    /// The object tracker's `ObjectKind` code this handle is issued for.
-    pub const KIND_CODE: u8 = 10;
-}
+/// The handle types this interface uses (one type per object kind, shared by every interface).
+pub use extension_abi::interface_items::{
+    MemoryHandle, DmaBufferHandle, IoPortsHandle, MmioHandle, InterruptHandle,
+    TimerHandle, DeviceHandle, PciDeviceHandle,
+};
 
 /// What `grant-memory` answers (service 8).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -894,35 +812,8 @@ pub struct NetworkStatisticsReply {
     pub link_up: bool,
 }
 
-/// What the interface declares about one operation.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct OperationInfo {
-    /// Its stable number.
-    pub number: u64,
-    /// Its name in the interface file.
-    pub name: &'static str,
-    /// Is it safe to call again after the extension restarts?
-    pub idempotent: bool,
-    /// The largest request, in bytes.
-    pub max_request_bytes: usize,
-    /// The largest reply, in bytes.
-    pub max_reply_bytes: usize,
-    /// Its arguments, in declaration order.
-    pub arguments: &'static [ArgumentInfo],
-}
-
-/// What the interface declares about one argument.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ArgumentInfo {
-    /// Its name in the interface file.
-    pub name: &'static str,
-    /// `in`, `out` or `inout`.
-    pub direction: &'static str,
-    /// Its type as written in the interface file.
-    pub wire_type: &'static str,
-    /// For a buffer: who owns it after the call (`copied-in`, `copied-out`, `borrowed` or `transferred`).
-    pub ownership: Option<&'static str>,
-}
+/// The tables' entry types (shared by every interface).
+pub use extension_abi::interface_items::{ArgumentInfo, OperationInfo};
 
 /// Every kernel service, in number order.
 pub const SERVICES: &[OperationInfo] = &[

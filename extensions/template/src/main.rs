@@ -16,7 +16,7 @@ use core::fmt::Write as _;
 use core::sync::atomic::{AtomicU64, Ordering};
 use extension_api::abi::EXTENSION_SPECIFIC;
 use extension_api::kernel::{self, DeviceClass, DeviceHandle};
-use extension_api::{Extension, InitContext, Level, Status};
+use extension_api::{Extension, InitContext, Level, Status, TextCursor};
 
 /// The character device's name: the package name and `0`. Taken from the
 /// package, not written out, so that a copy made by `cargo xtask
@@ -65,23 +65,6 @@ impl Extension for Template {
     }
 }
 
-/// Formats into a byte buffer (no heap needed).
-struct Cursor<'a> {
-    buffer: &'a mut [u8],
-    length: usize,
-}
-
-impl core::fmt::Write for Cursor<'_> {
-    fn write_str(&mut self, text: &str) -> core::fmt::Result {
-        let bytes = text.as_bytes();
-        let room = self.buffer.len() - self.length;
-        let count = bytes.len().min(room);
-        self.buffer[self.length..self.length + count].copy_from_slice(&bytes[..count]);
-        self.length += count;
-        Ok(())
-    }
-}
-
 /// The kernel's entry operations `template` answers: its character device.
 impl kernel::Entries for Template {
     fn character_read(
@@ -91,16 +74,13 @@ impl kernel::Entries for Template {
         data: &mut [u8],
     ) -> Result<usize, Status> {
         let limit = usize::from(length).min(data.len());
-        let mut cursor = Cursor {
-            buffer: &mut data[..limit],
-            length: 0,
-        };
+        let mut cursor = TextCursor::new(&mut data[..limit]);
         let _ = writeln!(
             cursor,
             "hello from template, generation {}",
             self.generation
         );
-        Ok(cursor.length)
+        Ok(cursor.len())
     }
 
     fn character_write(&self, _device: DeviceHandle, data: &[u8]) -> Result<u16, Status> {

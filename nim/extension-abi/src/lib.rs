@@ -16,6 +16,7 @@
 extern crate self as extension_abi;
 
 mod crash;
+pub mod interface_items;
 pub mod layout;
 mod message;
 pub mod validate;

@@ -19,9 +19,9 @@ use crate::kernel::{
 use extension_abi::Status;
 
 /// Is an access of `width` bytes at `offset` inside `length` bytes and
-/// aligned to its width?
+/// aligned to its width? (The kernel's own check, `validate::access_fits`.)
 fn fits(offset: usize, width: usize, length: usize) -> bool {
-    offset.is_multiple_of(width) && offset.checked_add(width).is_some_and(|end| end <= length)
+    extension_abi::validate::access_fits(offset as u64, width as u64, length as u64)
 }
 
 /// A reservation of I/O ports.
@@ -343,10 +343,12 @@ impl DmaBuffer {
 
     /// Copies `data` into the buffer at `offset`.
     pub fn write_bytes(&self, offset: usize, data: &[u8]) -> Result<(), Status> {
-        if offset
-            .checked_add(data.len())
-            .is_none_or(|end| end > self.length)
-        {
+        if !extension_abi::validate::range_is_inside(
+            offset as u64,
+            data.len() as u64,
+            0,
+            self.length as u64,
+        ) {
             return Err(Status::Refused);
         }
         for (index, byte) in data.iter().enumerate() {
@@ -363,10 +365,12 @@ impl DmaBuffer {
 
     /// Copies bytes from the buffer at `offset` into `data`.
     pub fn read_bytes(&self, offset: usize, data: &mut [u8]) -> Result<(), Status> {
-        if offset
-            .checked_add(data.len())
-            .is_none_or(|end| end > self.length)
-        {
+        if !extension_abi::validate::range_is_inside(
+            offset as u64,
+            data.len() as u64,
+            0,
+            self.length as u64,
+        ) {
             return Err(Status::Refused);
         }
         for (index, byte) in data.iter_mut().enumerate() {

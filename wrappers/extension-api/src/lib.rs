@@ -31,6 +31,7 @@ pub mod deliberate_fault;
 pub mod device;
 mod runtime;
 mod services;
+mod text;
 
 /// The generated wrappers of `kernel.idl`, extension side.
 pub mod kernel {
@@ -44,6 +45,7 @@ pub use extension_abi::{CrashKind, MessageReader, MessageWriter, Status};
 pub use kernel::{DeviceClass, DeviceHandle, Entries, Level};
 pub use runtime::{InitContext, dispatch, kernel_call, report_panic};
 pub use services::*;
+pub use text::TextCursor;
 
 /// What an extension implements. One value is created by [`Extension::init`]
 /// per load of the image and shared by every thread that calls in, so

@@ -145,46 +145,15 @@ fn handle<E: Extension>(extension: &E, operation: u64, message: &mut [u8]) -> (S
 
 /// The panic path: tell the kernel (which ends this instance); never returns.
 pub fn report_panic(information: &core::panic::PanicInfo<'_>) -> ! {
-    let mut text = FixedText::<200>::new();
+    let mut buffer = [0u8; 200];
+    let mut text = crate::TextCursor::new(&mut buffer);
     let _ = write!(text, "{}", information.message());
     if let Some(location) = information.location() {
         let _ = write!(text, " at {}:{}", location.file(), location.line());
     }
-    let length = text.length;
-    let text = core::str::from_utf8(&text.bytes[..length]).unwrap_or("(panic)");
-    let _ = crate::kernel::panic(text);
+    let _ = crate::kernel::panic(text.text());
     // The kernel never returns from PANIC; if it did (no kernel yet), stop.
     loop {
         core::hint::spin_loop();
-    }
-}
-
-/// Text formatted without the heap (log lines, panic messages).
-pub(crate) struct FixedText<const N: usize> {
-    pub(crate) bytes: [u8; N],
-    pub(crate) length: usize,
-}
-
-impl<const N: usize> FixedText<N> {
-    pub(crate) const fn new() -> Self {
-        Self {
-            bytes: [0; N],
-            length: 0,
-        }
-    }
-}
-
-impl<const N: usize> Write for FixedText<N> {
-    fn write_str(&mut self, text: &str) -> core::fmt::Result {
-        for character in text.chars() {
-            let mut encoded = [0u8; 4];
-            let encoded = character.encode_utf8(&mut encoded).as_bytes();
-            if self.length + encoded.len() > N {
-                break;
-            }
-            self.bytes[self.length..self.length + encoded.len()].copy_from_slice(encoded);
-            self.length += encoded.len();
-        }
-        Ok(())
     }
 }

@@ -1,7 +1,7 @@
 //! Conveniences over the generated service functions in [`crate::kernel`].
 
+use crate::TextCursor;
 use crate::kernel::{self, Level};
-use crate::runtime::FixedText;
 use core::fmt::Write;
 
 pub use crate::runtime::generation;
@@ -9,12 +9,10 @@ pub use crate::runtime::generation;
 /// Writes a formatted log line through the kernel's logger (at most 255
 /// bytes; longer lines are cut at a character boundary).
 pub fn log(level: Level, arguments: core::fmt::Arguments<'_>) {
-    let mut text = FixedText::<255>::new();
+    let mut buffer = [0u8; 255];
+    let mut text = TextCursor::new(&mut buffer);
     let _ = text.write_fmt(arguments);
-    let length = text.length;
-    if let Ok(line) = core::str::from_utf8(&text.bytes[..length]) {
-        let _ = kernel::log(level, line);
-    }
+    let _ = kernel::log(level, text.text());
 }
 
 /// Logs a line at info level.

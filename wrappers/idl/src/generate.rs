@@ -450,24 +450,16 @@ impl<'a> Generator<'a> {
             .collect();
         kinds.sort();
         kinds.dedup();
-        for kind in kinds {
-            let name = format!("{}Handle", camel(kind.name()));
+        if !kinds.is_empty() {
+            let names: Vec<String> = kinds
+                .iter()
+                .map(|kind| format!("{}Handle", camel(kind.name())))
+                .collect();
+            self.line("/// The handle types this interface uses (one type per object kind, shared by every interface).");
             self.line(format!(
-                "/// A handle to a `{}` object (the object tracker's `{}`).",
-                kind.name(),
-                kind.tracker_name()
+                "pub use extension_abi::interface_items::{{{}}};",
+                names.join(", ")
             ));
-            self.line("///");
-            self.line("/// Only its bits cross: the kernel checks that the handle is live, of this kind and of the caller's current generation.");
-            self.line("#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]");
-            self.line(format!("pub struct {name}(pub u64);"));
-            self.line(format!("impl {name} {{"));
-            self.line("/// The object tracker's `ObjectKind` code this handle is issued for.");
-            self.line(format!(
-                "pub const KIND_CODE: u8 = {};",
-                kind.tracker_code()
-            ));
-            self.line("}");
         }
     }
 
@@ -543,34 +535,8 @@ impl<'a> Generator<'a> {
 
     fn emit_tables(&mut self) {
         let interface = self.interface;
-        self.line("/// What the interface declares about one operation.");
-        self.line("#[derive(Clone, Copy, Debug, PartialEq, Eq)]");
-        self.line("pub struct OperationInfo {");
-        self.line("/// Its stable number.");
-        self.line("pub number: u64,");
-        self.line("/// Its name in the interface file.");
-        self.line("pub name: &'static str,");
-        self.line("/// Is it safe to call again after the extension restarts?");
-        self.line("pub idempotent: bool,");
-        self.line("/// The largest request, in bytes.");
-        self.line("pub max_request_bytes: usize,");
-        self.line("/// The largest reply, in bytes.");
-        self.line("pub max_reply_bytes: usize,");
-        self.line("/// Its arguments, in declaration order.");
-        self.line("pub arguments: &'static [ArgumentInfo],");
-        self.line("}");
-        self.line("/// What the interface declares about one argument.");
-        self.line("#[derive(Clone, Copy, Debug, PartialEq, Eq)]");
-        self.line("pub struct ArgumentInfo {");
-        self.line("/// Its name in the interface file.");
-        self.line("pub name: &'static str,");
-        self.line("/// `in`, `out` or `inout`.");
-        self.line("pub direction: &'static str,");
-        self.line("/// Its type as written in the interface file.");
-        self.line("pub wire_type: &'static str,");
-        self.line("/// For a buffer: who owns it after the call (`copied-in`, `copied-out`, `borrowed` or `transferred`).");
-        self.line("pub ownership: Option<&'static str>,");
-        self.line("}");
+        self.line("/// The tables' entry types (shared by every interface).");
+        self.line("pub use extension_abi::interface_items::{ArgumentInfo, OperationInfo};");
         for (kind, name, title) in [
             (
                 OperationKind::Service,
