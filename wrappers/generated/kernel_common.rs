@@ -209,6 +209,39 @@ pub mod service {
     ///
     /// `null-service-with-data` (idempotent).
     pub const NULL_SERVICE_WITH_DATA: u64 = 36;
+
+    /// A network device received several frames: the batched form of
+    /// `deliver-packet`, one crossing for up to `count` frames.
+    ///
+    /// `deliver-packets` (not idempotent).
+    pub const DELIVER_PACKETS: u64 = 37;
+
+    /// Listens for TCP connections on a port of every network interface; the
+    /// kernel calls entry `socket-event` when one can be accepted. Ports held
+    /// by a listener, kernel or extension, are refused.
+    ///
+    /// `tcp-listen` (not idempotent).
+    pub const TCP_LISTEN: u64 = 38;
+
+    /// Takes one waiting connection from a listener, if there is one.
+    ///
+    /// `tcp-accept` (not idempotent).
+    pub const TCP_ACCEPT: u64 = 39;
+
+    /// Reads what a connection has received, without waiting.
+    ///
+    /// `tcp-receive` (not idempotent).
+    pub const TCP_RECEIVE: u64 = 40;
+
+    /// Queues bytes on a connection, without waiting; the kernel sends them.
+    ///
+    /// `tcp-send` (not idempotent).
+    pub const TCP_SEND: u64 = 41;
+
+    /// Closes a connection (after what was queued is sent) or stops a listener.
+    ///
+    /// `tcp-close` (not idempotent).
+    pub const TCP_CLOSE: u64 = 42;
 }
 
 /// Entry operation numbers (the `operation` argument of the extension's entry).
@@ -308,6 +341,19 @@ pub mod operation {
     /// `network-mac-address` (idempotent).
     pub const NETWORK_MAC_ADDRESS: u64 = 52;
 
+    /// Harvests received frames and finished transmissions. The kernel's
+    /// network thread calls it after the driver's interrupt and every few
+    /// milliseconds; the driver hands frames over with `deliver-packet` (one
+    /// crossing each) or, when `batch` is set, with `deliver-packets`.
+    ///
+    /// `network-poll` (not idempotent).
+    pub const NETWORK_POLL: u64 = 53;
+
+    /// Transmits several frames: the batched form of `network-transmit`.
+    ///
+    /// `network-transmit-batch` (not idempotent).
+    pub const NETWORK_TRANSMIT_BATCH: u64 = 54;
+
     /// Opens a sound device for playback.
     ///
     /// `sound-open` (not idempotent).
@@ -323,6 +369,13 @@ pub mod operation {
     ///
     /// `sound-stop` (idempotent).
     pub const SOUND_STOP: u64 = 66;
+
+    /// Something happened on a socket the extension holds: bit 0 readable
+    /// (data or end of stream waiting), bit 1 acceptable (a listener has a
+    /// connection waiting), bit 2 writable (room to send again), bit 3 closed.
+    ///
+    /// `socket-event` (not idempotent).
+    pub const SOCKET_EVENT: u64 = 80;
 }
 
 /// Log levels, as the kernel's logger knows them.
@@ -626,6 +679,54 @@ impl BarKind {
     }
 }
 
+/// The state of a TCP connection, as `tcp-receive` reports it.
+///
+/// Travels as a `u8`; a code that is not listed is refused as a bad message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum ConnectionState {
+    /// Connecting or established: more data may come.
+    Open = 0,
+    /// The peer sent everything it will send (FIN received); sending still
+    /// works.
+    PeerClosed = 1,
+    /// The connection is gone (reset, timed out, or closed on both sides).
+    Closed = 2,
+}
+
+impl ConnectionState {
+    /// Every value, in declaration order.
+    pub const ALL: &'static [ConnectionState] = &[
+        ConnectionState::Open,
+        ConnectionState::PeerClosed,
+        ConnectionState::Closed,
+    ];
+
+    /// The value with wire code `code`, if there is one.
+    pub fn from_code(code: u8) -> Option<ConnectionState> {
+        match code {
+            0 => Some(ConnectionState::Open),
+            1 => Some(ConnectionState::PeerClosed),
+            2 => Some(ConnectionState::Closed),
+            _ => None,
+        }
+    }
+
+    /// The wire code.
+    pub fn code(self) -> u8 {
+        self as u8
+    }
+
+    /// The name in the interface file.
+    pub fn name(self) -> &'static str {
+        match self {
+            ConnectionState::Open => "open",
+            ConnectionState::PeerClosed => "peer-closed",
+            ConnectionState::Closed => "closed",
+        }
+    }
+}
+
 /// What a block request does.
 ///
 /// Travels as a `u8`; a code that is not listed is refused as a bad message.
@@ -676,7 +777,7 @@ impl BlockOperation {
 /// The handle types this interface uses (one type per object kind, shared by every interface).
 pub use extension_abi::interface_items::{
     MemoryHandle, DmaBufferHandle, IoPortsHandle, MmioHandle, InterruptHandle,
-    TimerHandle, DeviceHandle, PciDeviceHandle,
+    TimerHandle, DeviceHandle, PciDeviceHandle, SocketHandle,
 };
 
 /// What `grant-memory` answers (service 8).
@@ -756,6 +857,32 @@ pub struct AllocateDmaReply {
     pub physical: u64,
 }
 
+/// What `tcp-accept` answers (service 39).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TcpAcceptReply {
+    /// Was a connection waiting? (If not, `socket` is 0.)
+    ///
+    /// `accepted` (out).
+    pub accepted: bool,
+    /// The connection.
+    ///
+    /// `socket` (out).
+    pub socket: SocketHandle,
+}
+
+/// What `tcp-receive` answers (service 40).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TcpReceiveReply {
+    /// The connection's state after the read.
+    ///
+    /// `state` (out).
+    pub state: ConnectionState,
+    /// The bytes (none if nothing is waiting).
+    ///
+    /// Bytes written into `data`.
+    pub data_length: usize,
+}
+
 /// What `init` answers (entry 0).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct InitReply {
@@ -810,6 +937,19 @@ pub struct NetworkStatisticsReply {
     ///
     /// `link-up` (out).
     pub link_up: bool,
+}
+
+/// What `network-poll` answers (entry 53).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NetworkPollReply {
+    /// How many frames were delivered.
+    ///
+    /// `delivered` (out).
+    pub delivered: u16,
+    /// Are more frames waiting (the budget ran out)?
+    ///
+    /// `more` (out).
+    pub more: bool,
 }
 
 /// The tables' entry types (shared by every interface).
@@ -1589,6 +1729,162 @@ pub const SERVICES: &[OperationInfo] = &[
             },
         ],
     },
+    OperationInfo {
+        number: 37,
+        name: "deliver-packets",
+        idempotent: false,
+        max_request_bytes: 4106,
+        max_reply_bytes: 0,
+        arguments: &[
+            ArgumentInfo {
+                name: "device",
+                direction: "in",
+                wire_type: "handle<device>",
+                ownership: None,
+            },
+            ArgumentInfo {
+                name: "count",
+                direction: "in",
+                wire_type: "u16",
+                ownership: None,
+            },
+            ArgumentInfo {
+                name: "frames",
+                direction: "in",
+                wire_type: "bytes<4096>",
+                ownership: Some("copied-in"),
+            },
+        ],
+    },
+    OperationInfo {
+        number: 38,
+        name: "tcp-listen",
+        idempotent: false,
+        max_request_bytes: 3,
+        max_reply_bytes: 8,
+        arguments: &[
+            ArgumentInfo {
+                name: "port",
+                direction: "in",
+                wire_type: "u16",
+                ownership: None,
+            },
+            ArgumentInfo {
+                name: "backlog",
+                direction: "in",
+                wire_type: "u8",
+                ownership: None,
+            },
+            ArgumentInfo {
+                name: "socket",
+                direction: "out",
+                wire_type: "handle<socket>",
+                ownership: None,
+            },
+        ],
+    },
+    OperationInfo {
+        number: 39,
+        name: "tcp-accept",
+        idempotent: false,
+        max_request_bytes: 8,
+        max_reply_bytes: 9,
+        arguments: &[
+            ArgumentInfo {
+                name: "listener",
+                direction: "in",
+                wire_type: "handle<socket>",
+                ownership: None,
+            },
+            ArgumentInfo {
+                name: "accepted",
+                direction: "out",
+                wire_type: "bool",
+                ownership: None,
+            },
+            ArgumentInfo {
+                name: "socket",
+                direction: "out",
+                wire_type: "handle<socket>",
+                ownership: None,
+            },
+        ],
+    },
+    OperationInfo {
+        number: 40,
+        name: "tcp-receive",
+        idempotent: false,
+        max_request_bytes: 10,
+        max_reply_bytes: 4099,
+        arguments: &[
+            ArgumentInfo {
+                name: "socket",
+                direction: "in",
+                wire_type: "handle<socket>",
+                ownership: None,
+            },
+            ArgumentInfo {
+                name: "length",
+                direction: "in",
+                wire_type: "u16",
+                ownership: None,
+            },
+            ArgumentInfo {
+                name: "state",
+                direction: "out",
+                wire_type: "connection-state",
+                ownership: None,
+            },
+            ArgumentInfo {
+                name: "data",
+                direction: "out",
+                wire_type: "bytes<4096>",
+                ownership: Some("copied-out"),
+            },
+        ],
+    },
+    OperationInfo {
+        number: 41,
+        name: "tcp-send",
+        idempotent: false,
+        max_request_bytes: 4106,
+        max_reply_bytes: 2,
+        arguments: &[
+            ArgumentInfo {
+                name: "socket",
+                direction: "in",
+                wire_type: "handle<socket>",
+                ownership: None,
+            },
+            ArgumentInfo {
+                name: "data",
+                direction: "in",
+                wire_type: "bytes<4096>",
+                ownership: Some("copied-in"),
+            },
+            ArgumentInfo {
+                name: "accepted",
+                direction: "out",
+                wire_type: "u16",
+                ownership: None,
+            },
+        ],
+    },
+    OperationInfo {
+        number: 42,
+        name: "tcp-close",
+        idempotent: false,
+        max_request_bytes: 8,
+        max_reply_bytes: 0,
+        arguments: &[
+            ArgumentInfo {
+                name: "socket",
+                direction: "in",
+                wire_type: "handle<socket>",
+                ownership: None,
+            },
+        ],
+    },
 ];
 
 /// Every entry operation, in number order.
@@ -2024,6 +2320,78 @@ pub const ENTRIES: &[OperationInfo] = &[
         ],
     },
     OperationInfo {
+        number: 53,
+        name: "network-poll",
+        idempotent: false,
+        max_request_bytes: 11,
+        max_reply_bytes: 3,
+        arguments: &[
+            ArgumentInfo {
+                name: "device",
+                direction: "in",
+                wire_type: "handle<device>",
+                ownership: None,
+            },
+            ArgumentInfo {
+                name: "budget",
+                direction: "in",
+                wire_type: "u16",
+                ownership: None,
+            },
+            ArgumentInfo {
+                name: "batch",
+                direction: "in",
+                wire_type: "bool",
+                ownership: None,
+            },
+            ArgumentInfo {
+                name: "delivered",
+                direction: "out",
+                wire_type: "u16",
+                ownership: None,
+            },
+            ArgumentInfo {
+                name: "more",
+                direction: "out",
+                wire_type: "bool",
+                ownership: None,
+            },
+        ],
+    },
+    OperationInfo {
+        number: 54,
+        name: "network-transmit-batch",
+        idempotent: false,
+        max_request_bytes: 4108,
+        max_reply_bytes: 2,
+        arguments: &[
+            ArgumentInfo {
+                name: "device",
+                direction: "in",
+                wire_type: "handle<device>",
+                ownership: None,
+            },
+            ArgumentInfo {
+                name: "count",
+                direction: "in",
+                wire_type: "u16",
+                ownership: None,
+            },
+            ArgumentInfo {
+                name: "frames",
+                direction: "in",
+                wire_type: "bytes<4096>",
+                ownership: Some("copied-in"),
+            },
+            ArgumentInfo {
+                name: "sent",
+                direction: "out",
+                wire_type: "u16",
+                ownership: None,
+            },
+        ],
+    },
+    OperationInfo {
         number: 64,
         name: "sound-open",
         idempotent: false,
@@ -2088,6 +2456,27 @@ pub const ENTRIES: &[OperationInfo] = &[
                 name: "device",
                 direction: "in",
                 wire_type: "handle<device>",
+                ownership: None,
+            },
+        ],
+    },
+    OperationInfo {
+        number: 80,
+        name: "socket-event",
+        idempotent: false,
+        max_request_bytes: 9,
+        max_reply_bytes: 0,
+        arguments: &[
+            ArgumentInfo {
+                name: "socket",
+                direction: "in",
+                wire_type: "handle<socket>",
+                ownership: None,
+            },
+            ArgumentInfo {
+                name: "events",
+                direction: "in",
+                wire_type: "u8",
                 ownership: None,
             },
         ],

@@ -578,6 +578,140 @@ pub fn null_service_with_data(data: &[u8]) -> Result<(), Status> {
     Ok(())
 }
 
+/// A network device received several frames: the batched form of
+/// `deliver-packet`, one crossing for up to `count` frames.
+///
+/// Service 37 (`deliver-packets`), not idempotent. Request: `device: handle<device>`, `count: u16`, `frames: bytes<4096>` (copied-in, tail). Reply: nothing.
+pub fn deliver_packets(
+    device: DeviceHandle,
+    count: u16,
+    frames: &[u8],
+) -> Result<(), Status> {
+    if frames.len() > 4096 {
+        return Err(Status::BadMessage);
+    }
+    let request_length = 10 + frames.len();
+    let mut small = [0u8; 64];
+    let mut large;
+    let message: &mut [u8] = if request_length <= 64 {
+        &mut small
+    } else {
+        large = [0u8; 4106];
+        &mut large
+    };
+    let mut writer = MessageWriter::new(&mut message[..]);
+    writer.put_u64(device.0).map_err(|_| Status::BadMessage)?;
+    writer.put_u16(count).map_err(|_| Status::BadMessage)?;
+    writer.put_bytes(frames).map_err(|_| Status::BadMessage)?;
+    let message_length = writer.len();
+    call_kernel(service::DELIVER_PACKETS, &mut message[..message_length])?;
+    Ok(())
+}
+
+/// Listens for TCP connections on a port of every network interface; the
+/// kernel calls entry `socket-event` when one can be accepted. Ports held
+/// by a listener, kernel or extension, are refused.
+///
+/// Service 38 (`tcp-listen`), not idempotent. Request: `port: u16`, `backlog: u8`. Reply: `socket: handle<socket>`.
+pub fn tcp_listen(port: u16, backlog: u8) -> Result<SocketHandle, Status> {
+    let mut message = [0u8; 8];
+    let mut writer = MessageWriter::new(&mut message[..]);
+    writer.put_u16(port).map_err(|_| Status::BadMessage)?;
+    writer.put_u8(backlog).map_err(|_| Status::BadMessage)?;
+    call_kernel(service::TCP_LISTEN, &mut message)?;
+    let mut reader = MessageReader::new(&message);
+    let socket = SocketHandle(reader.u64().map_err(|_| Status::BadMessage)?);
+    Ok(socket)
+}
+
+/// Takes one waiting connection from a listener, if there is one.
+///
+/// Service 39 (`tcp-accept`), not idempotent. Request: `listener: handle<socket>`. Reply: `accepted: bool`, `socket: handle<socket>`.
+pub fn tcp_accept(listener: SocketHandle) -> Result<TcpAcceptReply, Status> {
+    let mut message = [0u8; 9];
+    let mut writer = MessageWriter::new(&mut message[..]);
+    writer.put_u64(listener.0).map_err(|_| Status::BadMessage)?;
+    call_kernel(service::TCP_ACCEPT, &mut message)?;
+    let mut reader = MessageReader::new(&message);
+    let accepted = reader
+        .u8()
+        .ok()
+        .and_then(wire::bool_from_code)
+        .ok_or(Status::BadMessage)?;
+    let socket = SocketHandle(reader.u64().map_err(|_| Status::BadMessage)?);
+    Ok(TcpAcceptReply { accepted, socket })
+}
+
+/// Reads what a connection has received, without waiting.
+///
+/// Service 40 (`tcp-receive`), not idempotent. Request: `socket: handle<socket>`, `length: u16`. Reply: `state: connection-state`, `data: bytes<4096>` (copied-out, prefix-u16).
+/// An `out` buffer parameter receives the bytes; the reply gives how many.
+pub fn tcp_receive(
+    socket: SocketHandle,
+    length: u16,
+    data: &mut [u8],
+) -> Result<TcpReceiveReply, Status> {
+    let mut message = [0u8; 4099];
+    let mut writer = MessageWriter::new(&mut message[..]);
+    writer.put_u64(socket.0).map_err(|_| Status::BadMessage)?;
+    writer.put_u16(length).map_err(|_| Status::BadMessage)?;
+    call_kernel(service::TCP_RECEIVE, &mut message)?;
+    let mut reader = MessageReader::new(&message);
+    let state = reader
+        .u8()
+        .ok()
+        .and_then(ConnectionState::from_code)
+        .ok_or(Status::BadMessage)?;
+    let data_length = reader
+        .u16()
+        .ok()
+        .and_then(|length| wire::take(&mut reader, u64::from(length), 4096))
+        .and_then(|bytes| wire::copy_into(bytes, data))
+        .ok_or(Status::BadMessage)?;
+    Ok(TcpReceiveReply {
+        state,
+        data_length,
+    })
+}
+
+/// Queues bytes on a connection, without waiting; the kernel sends them.
+///
+/// Service 41 (`tcp-send`), not idempotent. Request: `socket: handle<socket>`, `data: bytes<4096>` (copied-in, prefix-u16). Reply: `accepted: u16`.
+pub fn tcp_send(socket: SocketHandle, data: &[u8]) -> Result<u16, Status> {
+    if data.len() > 4096 {
+        return Err(Status::BadMessage);
+    }
+    let request_length = 10 + data.len();
+    let mut small = [0u8; 64];
+    let mut large;
+    let message: &mut [u8] = if request_length <= 64 {
+        &mut small
+    } else {
+        large = [0u8; 4106];
+        &mut large
+    };
+    let mut writer = MessageWriter::new(&mut message[..]);
+    writer.put_u64(socket.0).map_err(|_| Status::BadMessage)?;
+    writer.put_u16(data.len() as u16).map_err(|_| Status::BadMessage)?;
+    writer.put_bytes(data).map_err(|_| Status::BadMessage)?;
+    let message_length = writer.len().max(2);
+    call_kernel(service::TCP_SEND, &mut message[..message_length])?;
+    let mut reader = MessageReader::new(&message[..message_length]);
+    let accepted = reader.u16().map_err(|_| Status::BadMessage)?;
+    Ok(accepted)
+}
+
+/// Closes a connection (after what was queued is sent) or stops a listener.
+///
+/// Service 42 (`tcp-close`), not idempotent. Request: `socket: handle<socket>`. Reply: nothing.
+pub fn tcp_close(socket: SocketHandle) -> Result<(), Status> {
+    let mut message = [0u8; 8];
+    let mut writer = MessageWriter::new(&mut message[..]);
+    writer.put_u64(socket.0).map_err(|_| Status::BadMessage)?;
+    call_kernel(service::TCP_CLOSE, &mut message)?;
+    Ok(())
+}
+
 /// The entry operations of interface `kernel`: the extension implements the ones it answers; the others answer `Status::UnknownOperation`.
 pub trait Entries {
     /// Initialises a new instance: the first call into it. Runs again, on a
@@ -769,6 +903,35 @@ pub trait Entries {
         Err(Status::UnknownOperation)
     }
 
+    /// Harvests received frames and finished transmissions. The kernel's
+    /// network thread calls it after the driver's interrupt and every few
+    /// milliseconds; the driver hands frames over with `deliver-packet` (one
+    /// crossing each) or, when `batch` is set, with `deliver-packets`.
+    ///
+    /// Entry operation 53 (`network-poll`), not idempotent. Request: `device: handle<device>`, `budget: u16`, `batch: bool`. Reply: `delivered: u16`, `more: bool`.
+    fn network_poll(
+        &self,
+        device: DeviceHandle,
+        budget: u16,
+        batch: bool,
+    ) -> Result<NetworkPollReply, Status> {
+        let _ = (device, budget, batch);
+        Err(Status::UnknownOperation)
+    }
+
+    /// Transmits several frames: the batched form of `network-transmit`.
+    ///
+    /// Entry operation 54 (`network-transmit-batch`), not idempotent. Request: `device: handle<device>`, `count: u16`, `frames: bytes<4096>` (copied-in, prefix-u16). Reply: `sent: u16`.
+    fn network_transmit_batch(
+        &self,
+        device: DeviceHandle,
+        count: u16,
+        frames: &[u8],
+    ) -> Result<u16, Status> {
+        let _ = (device, count, frames);
+        Err(Status::UnknownOperation)
+    }
+
     /// Opens a sound device for playback.
     ///
     /// Entry operation 64 (`sound-open`), not idempotent. Request: `device: handle<device>`, `sample-rate: u32`, `channels: u8`, `bits: u8`. Reply: nothing.
@@ -801,6 +964,16 @@ pub trait Entries {
     /// Entry operation 66 (`sound-stop`), idempotent. Request: `device: handle<device>`. Reply: nothing.
     fn sound_stop(&self, device: DeviceHandle) -> Result<(), Status> {
         let _ = device;
+        Err(Status::UnknownOperation)
+    }
+
+    /// Something happened on a socket the extension holds: bit 0 readable
+    /// (data or end of stream waiting), bit 1 acceptable (a listener has a
+    /// connection waiting), bit 2 writable (room to send again), bit 3 closed.
+    ///
+    /// Entry operation 80 (`socket-event`), not idempotent. Request: `socket: handle<socket>`, `events: u8`. Reply: nothing.
+    fn socket_event(&self, socket: SocketHandle, events: u8) -> Result<(), Status> {
+        let _ = (socket, events);
         Err(Status::UnknownOperation)
     }
 }
@@ -836,11 +1009,16 @@ pub fn dispatch<E: Entries + ?Sized>(
         operation::NETWORK_MAC_ADDRESS => {
             dispatch_network_mac_address(message, implementation)
         }
+        operation::NETWORK_POLL => dispatch_network_poll(message, implementation),
+        operation::NETWORK_TRANSMIT_BATCH => {
+            dispatch_network_transmit_batch(message, implementation)
+        }
         operation::SOUND_OPEN => dispatch_sound_open(message, implementation),
         operation::SOUND_PLAY_PERIOD => {
             dispatch_sound_play_period(message, implementation)
         }
         operation::SOUND_STOP => dispatch_sound_stop(message, implementation),
+        operation::SOCKET_EVENT => dispatch_socket_event(message, implementation),
         _ => Err(Status::UnknownOperation),
     };
     match result {
@@ -1115,6 +1293,51 @@ fn dispatch_network_mac_address<E: Entries + ?Sized>(
     Ok(writer.len())
 }
 
+/// Decodes, checks and runs `network-poll`.
+fn dispatch_network_poll<E: Entries + ?Sized>(
+    message: &mut [u8],
+    implementation: &E,
+) -> Result<usize, Status> {
+    if message.len() < 3 {
+        return Err(Status::BadMessage);
+    }
+    let mut reader = MessageReader::new(message);
+    let device = DeviceHandle(reader.u64().map_err(|_| Status::BadMessage)?);
+    let budget = reader.u16().map_err(|_| Status::BadMessage)?;
+    let batch = reader
+        .u8()
+        .ok()
+        .and_then(wire::bool_from_code)
+        .ok_or(Status::BadMessage)?;
+    let reply = implementation.network_poll(device, budget, batch)?;
+    let mut writer = MessageWriter::new(message);
+    writer.put_u16(reply.delivered).map_err(|_| Status::BadMessage)?;
+    writer.put_u8(u8::from(reply.more)).map_err(|_| Status::BadMessage)?;
+    Ok(writer.len())
+}
+
+/// Decodes, checks and runs `network-transmit-batch`.
+fn dispatch_network_transmit_batch<E: Entries + ?Sized>(
+    message: &mut [u8],
+    implementation: &E,
+) -> Result<usize, Status> {
+    if message.len() < 2 {
+        return Err(Status::BadMessage);
+    }
+    let mut reader = MessageReader::new(message);
+    let device = DeviceHandle(reader.u64().map_err(|_| Status::BadMessage)?);
+    let count = reader.u16().map_err(|_| Status::BadMessage)?;
+    let frames = reader
+        .u16()
+        .ok()
+        .and_then(|length| wire::take(&mut reader, u64::from(length), 4096))
+        .ok_or(Status::BadMessage)?;
+    let reply = implementation.network_transmit_batch(device, count, frames)?;
+    let mut writer = MessageWriter::new(message);
+    writer.put_u16(reply).map_err(|_| Status::BadMessage)?;
+    Ok(writer.len())
+}
+
 /// Decodes, checks and runs `sound-open`.
 fn dispatch_sound_open<E: Entries + ?Sized>(
     message: &mut [u8],
@@ -1152,6 +1375,18 @@ fn dispatch_sound_stop<E: Entries + ?Sized>(
     Ok(0)
 }
 
+/// Decodes, checks and runs `socket-event`.
+fn dispatch_socket_event<E: Entries + ?Sized>(
+    message: &mut [u8],
+    implementation: &E,
+) -> Result<usize, Status> {
+    let mut reader = MessageReader::new(message);
+    let socket = SocketHandle(reader.u64().map_err(|_| Status::BadMessage)?);
+    let events = reader.u8().map_err(|_| Status::BadMessage)?;
+    implementation.socket_event(socket, events)?;
+    Ok(0)
+}
+
 /// Calls the kernel; `Ok` only if it answered `Status::Ok`.
 fn call_kernel(service: u64, message: &mut [u8]) -> Result<(), Status> {
     match extension_api::kernel_call(service, message) {
@@ -1162,6 +1397,15 @@ fn call_kernel(service: u64, message: &mut [u8]) -> Result<(), Status> {
 
 /// Decoding helpers of the functions above.
 mod wire {
+    /// A `bool` from its byte: 0 or 1, anything else is malformed.
+    pub fn bool_from_code(code: u8) -> Option<bool> {
+        match code {
+            0 => Some(false),
+            1 => Some(true),
+            _ => None,
+        }
+    }
+
     /// The next `length` bytes, if `length` is at most `max` and the message holds them.
     pub fn take<'a>(
         reader: &mut extension_abi::MessageReader<'a>,
@@ -1179,5 +1423,11 @@ mod wire {
     ) -> Option<&'a [u8]> {
         let rest = reader.rest();
         (rest.len() <= max).then_some(rest)
+    }
+
+    /// Copies `bytes` to the start of `destination`; their length, if they fit.
+    pub fn copy_into(bytes: &[u8], destination: &mut [u8]) -> Option<usize> {
+        destination.get_mut(..bytes.len())?.copy_from_slice(bytes);
+        Some(bytes.len())
     }
 }

@@ -268,6 +268,50 @@ pub trait Services {
     ///
     /// Service 36 (`null-service-with-data`), idempotent. Request: `data: bytes<4096>` (copied-in, tail). Reply: nothing.
     fn null_service_with_data(&mut self, data: &[u8]) -> Result<(), Status>;
+
+    /// A network device received several frames: the batched form of
+    /// `deliver-packet`, one crossing for up to `count` frames.
+    ///
+    /// Service 37 (`deliver-packets`), not idempotent. Request: `device: handle<device>`, `count: u16`, `frames: bytes<4096>` (copied-in, tail). Reply: nothing.
+    fn deliver_packets(
+        &mut self,
+        device: DeviceHandle,
+        count: u16,
+        frames: &[u8],
+    ) -> Result<(), Status>;
+
+    /// Listens for TCP connections on a port of every network interface; the
+    /// kernel calls entry `socket-event` when one can be accepted. Ports held
+    /// by a listener, kernel or extension, are refused.
+    ///
+    /// Service 38 (`tcp-listen`), not idempotent. Request: `port: u16`, `backlog: u8`. Reply: `socket: handle<socket>`.
+    fn tcp_listen(&mut self, port: u16, backlog: u8) -> Result<SocketHandle, Status>;
+
+    /// Takes one waiting connection from a listener, if there is one.
+    ///
+    /// Service 39 (`tcp-accept`), not idempotent. Request: `listener: handle<socket>`. Reply: `accepted: bool`, `socket: handle<socket>`.
+    fn tcp_accept(&mut self, listener: SocketHandle) -> Result<TcpAcceptReply, Status>;
+
+    /// Reads what a connection has received, without waiting.
+    ///
+    /// Service 40 (`tcp-receive`), not idempotent. Request: `socket: handle<socket>`, `length: u16`. Reply: `state: connection-state`, `data: bytes<4096>` (copied-out, prefix-u16).
+    /// An `out` buffer parameter receives the bytes; the reply gives how many.
+    fn tcp_receive(
+        &mut self,
+        socket: SocketHandle,
+        length: u16,
+        data: &mut [u8],
+    ) -> Result<TcpReceiveReply, Status>;
+
+    /// Queues bytes on a connection, without waiting; the kernel sends them.
+    ///
+    /// Service 41 (`tcp-send`), not idempotent. Request: `socket: handle<socket>`, `data: bytes<4096>` (copied-in, prefix-u16). Reply: `accepted: u16`.
+    fn tcp_send(&mut self, socket: SocketHandle, data: &[u8]) -> Result<u16, Status>;
+
+    /// Closes a connection (after what was queued is sent) or stops a listener.
+    ///
+    /// Service 42 (`tcp-close`), not idempotent. Request: `socket: handle<socket>`. Reply: nothing.
+    fn tcp_close(&mut self, socket: SocketHandle) -> Result<(), Status>;
 }
 
 /// Runs service `service_number` for an extension: decodes and checks every argument in `message` (the kernel's copy of the extension's message) and calls `implementation` only if all are valid, then writes the reply over the message. A message too short for the request or for the reply, a buffer longer than its maximum, an unknown enumeration code, a `bool` other than 0 or 1, or text that is not UTF-8 is `Status::BadMessage`; an unknown number is `Status::UnknownOperation`.
@@ -321,6 +365,12 @@ pub fn dispatch<S: Services + ?Sized>(
         service::NULL_SERVICE_WITH_DATA => {
             dispatch_null_service_with_data(message, implementation)
         }
+        service::DELIVER_PACKETS => dispatch_deliver_packets(message, implementation),
+        service::TCP_LISTEN => dispatch_tcp_listen(message, implementation),
+        service::TCP_ACCEPT => dispatch_tcp_accept(message, implementation),
+        service::TCP_RECEIVE => dispatch_tcp_receive(message, implementation),
+        service::TCP_SEND => dispatch_tcp_send(message, implementation),
+        service::TCP_CLOSE => dispatch_tcp_close(message, implementation),
         _ => Err(Status::UnknownOperation),
     };
     match result {
@@ -815,6 +865,104 @@ fn dispatch_null_service_with_data<S: Services + ?Sized>(
     implementation.null_service_with_data(data)
 }
 
+/// Decodes, checks and runs `deliver-packets`.
+fn dispatch_deliver_packets<S: Services + ?Sized>(
+    message: &mut [u8],
+    implementation: &mut S,
+) -> Result<(), Status> {
+    let mut reader = MessageReader::new(message);
+    let device = DeviceHandle(reader.u64().map_err(|_| Status::BadMessage)?);
+    let count = reader.u16().map_err(|_| Status::BadMessage)?;
+    let frames = wire::take_rest(&mut reader, 4096).ok_or(Status::BadMessage)?;
+    implementation.deliver_packets(device, count, frames)
+}
+
+/// Decodes, checks and runs `tcp-listen`.
+fn dispatch_tcp_listen<S: Services + ?Sized>(
+    message: &mut [u8],
+    implementation: &mut S,
+) -> Result<(), Status> {
+    if message.len() < 8 {
+        return Err(Status::BadMessage);
+    }
+    let mut reader = MessageReader::new(message);
+    let port = reader.u16().map_err(|_| Status::BadMessage)?;
+    let backlog = reader.u8().map_err(|_| Status::BadMessage)?;
+    let reply = implementation.tcp_listen(port, backlog)?;
+    let mut writer = MessageWriter::new(message);
+    writer.put_u64(reply.0).map_err(|_| Status::BadMessage)?;
+    Ok(())
+}
+
+/// Decodes, checks and runs `tcp-accept`.
+fn dispatch_tcp_accept<S: Services + ?Sized>(
+    message: &mut [u8],
+    implementation: &mut S,
+) -> Result<(), Status> {
+    if message.len() < 9 {
+        return Err(Status::BadMessage);
+    }
+    let mut reader = MessageReader::new(message);
+    let listener = SocketHandle(reader.u64().map_err(|_| Status::BadMessage)?);
+    let reply = implementation.tcp_accept(listener)?;
+    let mut writer = MessageWriter::new(message);
+    writer.put_u8(u8::from(reply.accepted)).map_err(|_| Status::BadMessage)?;
+    writer.put_u64(reply.socket.0).map_err(|_| Status::BadMessage)?;
+    Ok(())
+}
+
+/// Decodes, checks and runs `tcp-receive`.
+fn dispatch_tcp_receive<S: Services + ?Sized>(
+    message: &mut [u8],
+    implementation: &mut S,
+) -> Result<(), Status> {
+    if message.len() < 4099 {
+        return Err(Status::BadMessage);
+    }
+    let mut reader = MessageReader::new(message);
+    let socket = SocketHandle(reader.u64().map_err(|_| Status::BadMessage)?);
+    let length = reader.u16().map_err(|_| Status::BadMessage)?;
+    let mut data = [0u8; 4096];
+    let reply = implementation.tcp_receive(socket, length, &mut data)?;
+    let mut writer = MessageWriter::new(message);
+    writer.put_u8(reply.state.code()).map_err(|_| Status::BadMessage)?;
+    let data = data.get(..reply.data_length).ok_or(Status::BadMessage)?;
+    writer.put_u16(data.len() as u16).map_err(|_| Status::BadMessage)?;
+    writer.put_bytes(data).map_err(|_| Status::BadMessage)?;
+    Ok(())
+}
+
+/// Decodes, checks and runs `tcp-send`.
+fn dispatch_tcp_send<S: Services + ?Sized>(
+    message: &mut [u8],
+    implementation: &mut S,
+) -> Result<(), Status> {
+    if message.len() < 2 {
+        return Err(Status::BadMessage);
+    }
+    let mut reader = MessageReader::new(message);
+    let socket = SocketHandle(reader.u64().map_err(|_| Status::BadMessage)?);
+    let data = reader
+        .u16()
+        .ok()
+        .and_then(|length| wire::take(&mut reader, u64::from(length), 4096))
+        .ok_or(Status::BadMessage)?;
+    let reply = implementation.tcp_send(socket, data)?;
+    let mut writer = MessageWriter::new(message);
+    writer.put_u16(reply).map_err(|_| Status::BadMessage)?;
+    Ok(())
+}
+
+/// Decodes, checks and runs `tcp-close`.
+fn dispatch_tcp_close<S: Services + ?Sized>(
+    message: &mut [u8],
+    implementation: &mut S,
+) -> Result<(), Status> {
+    let mut reader = MessageReader::new(message);
+    let socket = SocketHandle(reader.u64().map_err(|_| Status::BadMessage)?);
+    implementation.tcp_close(socket)
+}
+
 /// Initialises a new instance: the first call into it. Runs again, on a
 /// fresh instance, after every restart.
 ///
@@ -1268,6 +1416,78 @@ pub fn network_mac_address(
     Ok(address_length)
 }
 
+/// Harvests received frames and finished transmissions. The kernel's
+/// network thread calls it after the driver's interrupt and every few
+/// milliseconds; the driver hands frames over with `deliver-packet` (one
+/// crossing each) or, when `batch` is set, with `deliver-packets`.
+///
+/// Entry operation 53 (`network-poll`), not idempotent. Request: `device: handle<device>`, `budget: u16`, `batch: bool`. Reply: `delivered: u16`, `more: bool`.
+///
+/// `transport(operation, message)` performs the call with the message in place and answers the extension's status and reply length, or the error that kept it from answering.
+pub fn network_poll(
+    transport: &mut impl FnMut(u64, &mut [u8]) -> Result<(Status, usize), CallError>,
+    device: DeviceHandle,
+    budget: u16,
+    batch: bool,
+) -> Result<NetworkPollReply, CallError> {
+    let mut message = [0u8; 11];
+    let mut writer = MessageWriter::new(&mut message[..]);
+    writer.put_u64(device.0).map_err(|_| CallError::BadArgument)?;
+    writer.put_u16(budget).map_err(|_| CallError::BadArgument)?;
+    writer.put_u8(u8::from(batch)).map_err(|_| CallError::BadArgument)?;
+    let reply_length = call_extension(transport, operation::NETWORK_POLL, &mut message)?;
+    let mut reader = MessageReader::new(&message[..reply_length]);
+    let delivered = reader.u16().map_err(|_| CallError::BadReply)?;
+    let more = reader
+        .u8()
+        .ok()
+        .and_then(wire::bool_from_code)
+        .ok_or(CallError::BadReply)?;
+    Ok(NetworkPollReply {
+        delivered,
+        more,
+    })
+}
+
+/// Transmits several frames: the batched form of `network-transmit`.
+///
+/// Entry operation 54 (`network-transmit-batch`), not idempotent. Request: `device: handle<device>`, `count: u16`, `frames: bytes<4096>` (copied-in, prefix-u16). Reply: `sent: u16`.
+///
+/// `transport(operation, message)` performs the call with the message in place and answers the extension's status and reply length, or the error that kept it from answering.
+pub fn network_transmit_batch(
+    transport: &mut impl FnMut(u64, &mut [u8]) -> Result<(Status, usize), CallError>,
+    device: DeviceHandle,
+    count: u16,
+    frames: &[u8],
+) -> Result<u16, CallError> {
+    if frames.len() > 4096 {
+        return Err(CallError::BadArgument);
+    }
+    let request_length = 12 + frames.len();
+    let mut small = [0u8; 64];
+    let mut large;
+    let message: &mut [u8] = if request_length <= 64 {
+        &mut small
+    } else {
+        large = [0u8; 4108];
+        &mut large
+    };
+    let mut writer = MessageWriter::new(&mut message[..]);
+    writer.put_u64(device.0).map_err(|_| CallError::BadArgument)?;
+    writer.put_u16(count).map_err(|_| CallError::BadArgument)?;
+    writer.put_u16(frames.len() as u16).map_err(|_| CallError::BadArgument)?;
+    writer.put_bytes(frames).map_err(|_| CallError::BadArgument)?;
+    let message_length = writer.len().max(2);
+    let reply_length = call_extension(
+        transport,
+        operation::NETWORK_TRANSMIT_BATCH,
+        &mut message[..message_length],
+    )?;
+    let mut reader = MessageReader::new(&message[..reply_length]);
+    let sent = reader.u16().map_err(|_| CallError::BadReply)?;
+    Ok(sent)
+}
+
 /// Opens a sound device for playback.
 ///
 /// Entry operation 64 (`sound-open`), not idempotent. Request: `device: handle<device>`, `sample-rate: u32`, `channels: u8`, `bits: u8`. Reply: nothing.
@@ -1338,6 +1558,26 @@ pub fn sound_stop(
     let mut writer = MessageWriter::new(&mut message[..]);
     writer.put_u64(device.0).map_err(|_| CallError::BadArgument)?;
     call_extension(transport, operation::SOUND_STOP, &mut message)?;
+    Ok(())
+}
+
+/// Something happened on a socket the extension holds: bit 0 readable
+/// (data or end of stream waiting), bit 1 acceptable (a listener has a
+/// connection waiting), bit 2 writable (room to send again), bit 3 closed.
+///
+/// Entry operation 80 (`socket-event`), not idempotent. Request: `socket: handle<socket>`, `events: u8`. Reply: nothing.
+///
+/// `transport(operation, message)` performs the call with the message in place and answers the extension's status and reply length, or the error that kept it from answering.
+pub fn socket_event(
+    transport: &mut impl FnMut(u64, &mut [u8]) -> Result<(Status, usize), CallError>,
+    socket: SocketHandle,
+    events: u8,
+) -> Result<(), CallError> {
+    let mut message = [0u8; 9];
+    let mut writer = MessageWriter::new(&mut message[..]);
+    writer.put_u64(socket.0).map_err(|_| CallError::BadArgument)?;
+    writer.put_u8(events).map_err(|_| CallError::BadArgument)?;
+    call_extension(transport, operation::SOCKET_EVENT, &mut message)?;
     Ok(())
 }
 

@@ -12,7 +12,12 @@ commands:
             --cmdline STR     kernel command line (e.g. \"log=debug\")
             --timeout SECS    piped input only: wait this long for the prompt, and
                               for power-off after the input ended (default 120)
+            --http-port PORT  host port forwarded to the guest's web server (port 80)
+                              through the e1000's network (default 8080; PORT+1
+                              reaches it through the pcnet's)
             -- ARGS...        extra QEMU arguments (e.g. -- -device e1000)
+          Both network cards (e1000, pcnet) are attached, each on its own QEMU
+          user-mode network.
           With stdin not a terminal (printf 'pci\\nshutdown\\n' | cargo xtask run),
           input is held back until the first `> ` prompt, then forwarded.
   test    every test: host unit tests, in-kernel tests under QEMU, QEMU scenarios
@@ -59,6 +64,9 @@ pub struct RunArgs {
     pub timeout: Duration,
     /// Extra QEMU arguments.
     pub qemu_args: Vec<String>,
+    /// Host port forwarded to the guest's port 80 through the e1000 (the
+    /// next one through the pcnet).
+    pub http_port: u16,
 }
 
 /// Options of `test`.
@@ -192,6 +200,7 @@ pub fn parse(args: &[String]) -> Result<Cmd, String> {
                 cmdline: String::new(),
                 timeout: Duration::from_secs(120),
                 qemu_args: Vec::new(),
+                http_port: 8080,
             };
             while let Some(a) = it.next() {
                 let (flag, inline) = match a.split_once('=') {
@@ -205,6 +214,17 @@ pub fn parse(args: &[String]) -> Result<Cmd, String> {
                     "--no-build" if inline.is_none() => r.no_build = true,
                     "--cmdline" => r.cmdline = value(flag, inline, &mut it)?,
                     "--timeout" => r.timeout = seconds(flag, &value(flag, inline, &mut it)?)?,
+                    "--http-port" => {
+                        let v = value(flag, inline, &mut it)?;
+                        match v.parse::<u16>() {
+                            Ok(port) if (1..u16::MAX).contains(&port) => r.http_port = port,
+                            _ => {
+                                return Err(format!(
+                                    "--http-port expects a port from 1 to 65534, got {v:?}"
+                                ));
+                            }
+                        }
+                    }
                     _ => return Err(format!("unknown argument {a:?} for `run`")),
                 }
             }

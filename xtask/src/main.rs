@@ -26,7 +26,7 @@ use std::sync::{Arc, mpsc};
 use std::time::Instant;
 
 use args::{Cmd, RunArgs, TestArgs, USAGE};
-use qemu_harness::{Exit, Machine, PipedOptions, Serial, ktest, run_piped};
+use qemu_harness::{Exit, Machine, NetworkForward, PipedOptions, Serial, ktest, run_piped};
 
 fn main() -> ExitCode {
     let argv: Vec<String> = std::env::args().skip(1).collect();
@@ -245,6 +245,18 @@ fn run(a: &RunArgs) -> Result<(), String> {
     let m = Machine::new(kernel)
         .qemu(qemu)
         .cmdline(a.cmdline.clone())
+        .with_network_cards(&[
+            NetworkForward {
+                card: 0,
+                host_port: a.http_port,
+                guest_port: 80,
+            },
+            NetworkForward {
+                card: 1,
+                host_port: a.http_port + 1,
+                guest_port: 80,
+            },
+        ])
         .args(a.qemu_args.iter().cloned());
     if io::stdin().is_terminal() {
         stage("run: booting under QEMU (Ctrl-A X quits, Ctrl-A C toggles the QEMU monitor)");
@@ -390,6 +402,7 @@ fn kernel_tests(a: &TestArgs, qemu: &Path, kernel: &Path, t: &mut Totals) {
         Machine::new(kernel)
             .qemu(qemu)
             .cmdline(ktest::cmdline(filter.as_deref(), skip, ""))
+            .with_network_cards(&[])
             .command(Serial::Piped)
     };
     let opts = ktest::Options {

@@ -63,6 +63,30 @@ pub fn handle_irq(line: u8, stack_pointer: u64) -> u64 {
     }
 }
 
+/// The edge/level control registers of the PIIX's PICs (one bit per line,
+/// set: level-triggered).
+const EDGE_LEVEL_CONTROL_PORTS: [u16; 2] = [0x4d0, 0x4d1];
+
+/// Makes `line` level-triggered at the PICs, as a PCI INTx line is (the
+/// device holds it asserted until its driver clears the cause). Lines 0, 1,
+/// 2, 8 and 13 must stay edge-triggered; they are refused.
+pub fn set_line_level_triggered(line: u8) -> bool {
+    if line >= 16 || [0, 1, 2, 8, 13].contains(&line) {
+        return false;
+    }
+    let _pics = PICS.lock();
+    let port = EDGE_LEVEL_CONTROL_PORTS[usize::from(line / 8)];
+    // SAFETY: the edge/level control registers only select how the PICs
+    // sample the lines; the line is masked or owned by a PCI driver, and the
+    // kernel's own lines are excluded above.
+    unsafe {
+        let mut register = x86_64::instructions::port::Port::<u8>::new(port);
+        let value = register.read();
+        register.write(value | 1 << (line % 8));
+    }
+    true
+}
+
 /// Masks (`true`) or unmasks ISA interrupt `line` at the PICs.
 pub fn set_line_masked(line: u8, masked: bool) {
     let mut pics = PICS.lock();

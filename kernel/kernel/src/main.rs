@@ -19,6 +19,7 @@ mod devices;
 mod interrupts;
 mod ktest;
 mod memory;
+mod net;
 mod nim;
 mod pci;
 mod sched;

@@ -93,3 +93,19 @@ pub fn set_bus_mastering(address: PciAddress, enabled: bool) {
         pci_config::disable_bus_master(&mut PortConfigSpace, address);
     }
 }
+
+/// Turns a function's legacy INTx interrupt off (`true`) or on (command
+/// register bit 10), so that a function nobody drives cannot hold a shared
+/// level-triggered line asserted.
+pub fn set_interrupt_disabled(address: PciAddress, disabled: bool) {
+    const INTERRUPT_DISABLE: u32 = 1 << 10;
+    // The command register is the low half of dword 4; writing the status
+    // half as zero leaves its write-1-to-clear bits alone.
+    let command = read_config(address, 0x04, 2);
+    let command = if disabled {
+        command | INTERRUPT_DISABLE
+    } else {
+        command & !INTERRUPT_DISABLE
+    };
+    PortConfigSpace.write_u32(address, 0x04, command & 0xffff);
+}

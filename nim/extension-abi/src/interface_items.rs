@@ -76,4 +76,6 @@ handles! {
     BlockRequestHandle = 9;
     /// A handle to a `pci-device` object (the object tracker's `pci-device`).
     PciDeviceHandle = 10;
+    /// A handle to a `socket` object (the object tracker's `socket`).
+    SocketHandle = 11;
 }

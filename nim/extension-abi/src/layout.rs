@@ -573,7 +573,7 @@ impl Layout {
 /// The enumerations of `kernel.idl` (for [`Layout::new`]).
 pub fn kernel_enum(name: &str) -> Option<EnumShape> {
     use crate::interfaces::kernel::{
-        AccessWidth, BarKind, BlockOperation, CrashKind, DeviceClass, Level,
+        AccessWidth, BarKind, BlockOperation, ConnectionState, CrashKind, DeviceClass, Level,
     };
     fn small<T>(code: u64, from_code: fn(u8) -> Option<T>) -> bool {
         u8::try_from(code).ok().and_then(from_code).is_some()
@@ -607,6 +607,10 @@ pub fn kernel_enum(name: &str) -> Option<EnumShape> {
         "block-operation" => EnumShape {
             width: 1,
             is_valid: |code| small(code, BlockOperation::from_code),
+        },
+        "connection-state" => EnumShape {
+            width: 1,
+            is_valid: |code| small(code, ConnectionState::from_code),
         },
         _ => return None,
     })

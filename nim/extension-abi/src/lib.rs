@@ -16,6 +16,7 @@
 extern crate self as extension_abi;
 
 mod crash;
+pub mod frame_batch;
 pub mod interface_items;
 pub mod layout;
 mod message;
@@ -26,7 +27,7 @@ pub use message::{MessageError, MessageReader, MessageWriter};
 
 /// Version of this contract; an image states the version it was built for
 /// in its answer to [`operation::INIT`].
-pub const ABI_VERSION: u32 = 2;
+pub const ABI_VERSION: u32 = 3;
 
 /// Largest message that crosses in one call, in bytes.
 pub const MAX_MESSAGE_BYTES: usize = 4096 + 256;

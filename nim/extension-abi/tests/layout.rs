@@ -184,6 +184,37 @@ impl Services for Recorder {
     fn period_finished(&mut self, device: DeviceHandle) -> Result<(), Status> {
         self.ran("period-finished", Some(device.0))
     }
+    fn deliver_packets(&mut self, device: DeviceHandle, _: u16, _: &[u8]) -> Result<(), Status> {
+        self.ran("deliver-packets", Some(device.0))
+    }
+    fn tcp_listen(&mut self, _: u16, _: u8) -> Result<SocketHandle, Status> {
+        self.ran("tcp-listen", None).map(|()| SocketHandle(0))
+    }
+    fn tcp_accept(&mut self, listener: SocketHandle) -> Result<TcpAcceptReply, Status> {
+        self.ran("tcp-accept", Some(listener.0))
+            .map(|()| TcpAcceptReply {
+                accepted: false,
+                socket: SocketHandle(0),
+            })
+    }
+    fn tcp_receive(
+        &mut self,
+        socket: SocketHandle,
+        _: u16,
+        _: &mut [u8],
+    ) -> Result<TcpReceiveReply, Status> {
+        self.ran("tcp-receive", Some(socket.0))
+            .map(|()| TcpReceiveReply {
+                state: ConnectionState::Closed,
+                data_length: 0,
+            })
+    }
+    fn tcp_send(&mut self, socket: SocketHandle, _: &[u8]) -> Result<u16, Status> {
+        self.ran("tcp-send", Some(socket.0)).map(|()| 0)
+    }
+    fn tcp_close(&mut self, socket: SocketHandle) -> Result<(), Status> {
+        self.ran("tcp-close", Some(socket.0))
+    }
     fn null_service_with_data(&mut self, _: &[u8]) -> Result<(), Status> {
         self.ran("null-service-with-data", None)
     }

@@ -143,9 +143,12 @@ object_kinds! {
     /// A claimed PCI function (released with bus mastering off, before any
     /// DMA buffer it could still write is freed).
     PciDevice = 10, release 1, "pci-device";
+    /// A TCP socket (listener or connection) of the kernel's network stack
+    /// (closed last: closing it touches no device or extension memory).
+    Socket = 11, release 11, "socket";
 }
 
-const KIND_COUNT: usize = 11;
+const KIND_COUNT: usize = 12;
 
 impl fmt::Display for ObjectKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

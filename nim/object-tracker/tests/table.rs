@@ -130,6 +130,7 @@ fn release_order_follows_the_documented_ranking() {
         ObjectKind::MmioRegion,
         ObjectKind::IoPortRange,
         ObjectKind::Memory,
+        ObjectKind::Socket,
     ];
     let order: Vec<(ObjectKind, u32)> = released
         .iter()

@@ -25,6 +25,18 @@ pub enum Serial {
     Interactive,
 }
 
+/// A host TCP port forwarded to a guest port through one network card's
+/// user-mode network (see [`Machine::with_network_cards`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NetworkForward {
+    /// 0: the e1000's network; 1: the pcnet's.
+    pub card: usize,
+    /// The port on the host's 127.0.0.1.
+    pub host_port: u16,
+    /// The guest's port.
+    pub guest_port: u16,
+}
+
 /// One QEMU machine: which binary, which kernel, which command line, extra args.
 #[derive(Debug, Clone)]
 pub struct Machine {
@@ -69,6 +81,31 @@ impl Machine {
     {
         self.extra_args.extend(args.into_iter().map(Into::into));
         self
+    }
+
+    /// Attaches the two network cards the kernel's drivers serve, each on its
+    /// own QEMU user-mode network (DHCP server, gateway 10.0.2.2, guest
+    /// 10.0.2.15): an Intel 82540EM (`e1000`, first) and an AMD PCnet-PCI II
+    /// (`pcnet`). `forwards` are `(host port, guest port)` TCP forwards to
+    /// the guest, on each card's network in turn (the first to `e1000`).
+    pub fn with_network_cards(self, forwards: &[NetworkForward]) -> Machine {
+        let mut args = Vec::new();
+        for (index, model) in ["e1000", "pcnet"].into_iter().enumerate() {
+            let mut netdev = format!("user,id=net{index}");
+            for forward in forwards.iter().filter(|f| f.card == index) {
+                netdev.push_str(&format!(
+                    ",hostfwd=tcp:127.0.0.1:{}-:{}",
+                    forward.host_port, forward.guest_port
+                ));
+            }
+            args.extend([
+                "-netdev".to_string(),
+                netdev,
+                "-device".to_string(),
+                format!("{model},netdev=net{index}"),
+            ]);
+        }
+        self.args(args)
     }
 
     /// The full argument list (without the program), in the fixed order: base
@@ -134,6 +171,23 @@ impl Machine {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn network_cards_come_in_a_fixed_order_with_their_forwards() {
+        let m = Machine::new("/k").with_network_cards(&[NetworkForward {
+            card: 0,
+            host_port: 8080,
+            guest_port: 80,
+        }]);
+        let s = m.display(Serial::Piped);
+        assert!(
+            s.ends_with(
+                "-netdev user,id=net0,hostfwd=tcp:127.0.0.1:8080-:80 -device e1000,netdev=net0 \
+                 -netdev user,id=net1 -device pcnet,netdev=net1"
+            ),
+            "{s}"
+        );
+    }
 
     #[test]
     fn piped_command_line_follows_convention() {

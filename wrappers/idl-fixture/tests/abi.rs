@@ -131,6 +131,17 @@ const SERVICES: &[Pin] = &[
         4096,
         0,
     ),
+    // handle + count u16 + frames bytes<4096> tail.
+    pin(37, service::DELIVER_PACKETS, "deliver-packets", N, 4106, 0),
+    // port u16 + backlog u8; handle.
+    pin(38, service::TCP_LISTEN, "tcp-listen", N, 3, 8),
+    // handle; accepted bool + handle.
+    pin(39, service::TCP_ACCEPT, "tcp-accept", N, 8, 9),
+    // handle + length u16; state u8 + (u16 prefix + 4096).
+    pin(40, service::TCP_RECEIVE, "tcp-receive", N, 10, 4099),
+    // handle + (u16 prefix + 4096); accepted u16.
+    pin(41, service::TCP_SEND, "tcp-send", N, 4106, 2),
+    pin(42, service::TCP_CLOSE, "tcp-close", N, 8, 0),
 ];
 
 /// Entry operations of every extension.
@@ -209,6 +220,17 @@ const ENTRIES: &[Pin] = &[
         8,
         6,
     ),
+    // handle + budget u16 + batch bool; delivered u16 + more bool.
+    pin(0x35, operation::NETWORK_POLL, "network-poll", N, 11, 3),
+    // handle + count u16 + (u16 prefix + 4096); sent u16.
+    pin(
+        0x36,
+        operation::NETWORK_TRANSMIT_BATCH,
+        "network-transmit-batch",
+        N,
+        4108,
+        2,
+    ),
     // handle + rate u32 + channels u8 + bits u8.
     pin(0x40, operation::SOUND_OPEN, "sound-open", N, 14, 0),
     // handle + samples bytes<4096> tail.
@@ -221,6 +243,8 @@ const ENTRIES: &[Pin] = &[
         0,
     ),
     pin(0x42, operation::SOUND_STOP, "sound-stop", I, 8, 0),
+    // handle + socket events u8.
+    pin(0x50, operation::SOCKET_EVENT, "socket-event", N, 9, 0),
 ];
 
 /// The `crashtest` extension's own operations.
@@ -339,7 +363,7 @@ fn crashtest_entries_are_pinned() {
 
 #[test]
 fn the_abi_version_is_the_one_these_pins_describe() {
-    assert_eq!(extension_abi::ABI_VERSION, 2);
+    assert_eq!(extension_abi::ABI_VERSION, 3);
 }
 
 /// The enumerations' wire codes.

@@ -35,6 +35,7 @@ fn handle_kind_codes_are_the_object_trackers() {
             "block-request",
         ),
         (kernel_kernel::PciDeviceHandle::KIND_CODE, "pci-device"),
+        (kernel_kernel::SocketHandle::KIND_CODE, "socket"),
     ];
     assert_eq!(
         generated.len(),

@@ -270,6 +270,52 @@ impl kernel::Services for Recorder {
     fn period_finished(&mut self, device: kernel::DeviceHandle) -> Result<(), Status> {
         self.record(format!("period {:#x}", device.0))
     }
+    fn deliver_packets(
+        &mut self,
+        device: kernel::DeviceHandle,
+        count: u16,
+        frames: &[u8],
+    ) -> Result<(), Status> {
+        self.record(format!(
+            "packets {:#x} {count} in {} bytes",
+            device.0,
+            frames.len()
+        ))
+    }
+    fn tcp_listen(&mut self, port: u16, backlog: u8) -> Result<kernel::SocketHandle, Status> {
+        self.record(format!("listen {port} {backlog}"))?;
+        Ok(kernel::SocketHandle(0x1100))
+    }
+    fn tcp_accept(
+        &mut self,
+        listener: kernel::SocketHandle,
+    ) -> Result<kernel::TcpAcceptReply, Status> {
+        self.record(format!("accept {:#x}", listener.0))?;
+        Ok(kernel::TcpAcceptReply {
+            accepted: true,
+            socket: kernel::SocketHandle(0x1101),
+        })
+    }
+    fn tcp_receive(
+        &mut self,
+        socket: kernel::SocketHandle,
+        length: u16,
+        data: &mut [u8],
+    ) -> Result<kernel::TcpReceiveReply, Status> {
+        self.record(format!("receive {:#x} {length}", socket.0))?;
+        data[..3].copy_from_slice(b"GET");
+        Ok(kernel::TcpReceiveReply {
+            state: kernel::ConnectionState::PeerClosed,
+            data_length: 3,
+        })
+    }
+    fn tcp_send(&mut self, socket: kernel::SocketHandle, data: &[u8]) -> Result<u16, Status> {
+        self.record(format!("send {:#x} {} bytes", socket.0, data.len()))?;
+        Ok(data.len() as u16)
+    }
+    fn tcp_close(&mut self, socket: kernel::SocketHandle) -> Result<(), Status> {
+        self.record(format!("close {:#x}", socket.0))
+    }
     fn null_service_with_data(&mut self, data: &[u8]) -> Result<(), Status> {
         self.record(format!(
             "null-with {} bytes, last {:?}",
@@ -855,7 +901,7 @@ fn the_common_entries_round_trip() {
     assert_eq!(
         *extension.seen.borrow(),
         vec![
-            "init 2 7 0xffff800000001000 0xffffc00040000000 65536",
+            "init 3 7 0xffff800000001000 0xffffc00040000000 65536",
             "crash write-kernel-heap 0xdead0000",
             "interrupt 4",
             "interrupt 5",
@@ -1208,7 +1254,7 @@ fn init_uses_the_abi_layout_of_init_arguments_and_answer() {
     );
     assert_eq!(
         *extension.seen.borrow(),
-        ["init 2 9 0xffff800000123456 0xffffc00040000000 262144"]
+        ["init 3 9 0xffff800000123456 0xffffc00040000000 262144"]
     );
 }
 
@@ -1219,8 +1265,8 @@ fn both_sides_see_the_same_tables() {
     let services: &[extension_abi::interfaces::kernel::OperationInfo] = kernel::SERVICES;
     assert_eq!(services, ext::SERVICES);
     assert_eq!(kernel::ENTRIES, ext::ENTRIES);
-    assert_eq!(kernel::SERVICES.len(), 36);
-    assert_eq!(kernel::ENTRIES.len(), 21);
+    assert_eq!(kernel::SERVICES.len(), 42);
+    assert_eq!(kernel::ENTRIES.len(), 24);
     let numbers: Vec<u64> = kernel::SERVICES.iter().map(|info| info.number).collect();
     assert!(
         numbers.windows(2).all(|pair| pair[0] < pair[1]),

@@ -284,6 +284,8 @@ handle_kinds! {
     BlockRequest = "block-request", "block-request", 9;
     /// A claimed PCI function.
     PciDevice = "pci-device", "pci-device", 10;
+    /// A TCP socket of the kernel's network stack.
+    Socket = "socket", "socket", 11;
 }
 
 /// The type of an argument.

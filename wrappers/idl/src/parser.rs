@@ -445,9 +445,9 @@ mod tests {
             "{found}"
         );
         assert_eq!(found.span, Span::new(3, 27));
-        let found = error("interface x\nservice 1 a idempotent { in b: handle<socket> }");
+        let found = error("interface x\nservice 1 a idempotent { in b: handle<semaphore> }");
         assert!(
-            found.message.contains("unknown handle kind `socket`"),
+            found.message.contains("unknown handle kind `semaphore`"),
             "{found}"
         );
         let found = error("interface x\nservice 1 a idempotent { in b u8 }");

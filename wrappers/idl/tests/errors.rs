@@ -45,10 +45,10 @@ fn unknown_types() {
         "unknown type `u128`",
     );
     one_error(
-        "service 1 a idempotent {\n in b: handle<socket>\n}",
+        "service 1 a idempotent {\n in b: handle<mutex>\n}",
         3,
         15,
-        "unknown handle kind `socket`",
+        "unknown handle kind `mutex`",
     );
     one_error("enum e: bool { x = 1 }", 2, 9, "unknown type");
 }

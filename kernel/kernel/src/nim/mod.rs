@@ -21,6 +21,7 @@ pub mod crash;
 pub mod domain;
 pub mod fault;
 pub mod interface;
+pub mod interrupt_lines;
 pub mod recovery;
 pub mod services;
 pub mod shell_commands;

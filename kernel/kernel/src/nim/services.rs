@@ -24,7 +24,7 @@
 
 use super::interface::{self, kernel as wrappers};
 use super::xpc::{self, Crossing, XpcFrame};
-use super::{EXTENSIONS, SLOTS, Slot, domain};
+use super::{EXTENSIONS, SLOTS, Slot, domain, interrupt_lines};
 use crate::arch::percpu::this_cpu;
 use crate::memory::paging::{self, PageRights};
 use crate::sched::sync::IrqSpinlock;
@@ -43,7 +43,7 @@ use restart_policy::FaultKind;
 use wrappers::{
     AccessWidth, AllocateDmaReply, BarKind, ClaimPciDeviceReply, DeviceClass, DeviceHandle,
     DmaBufferHandle, GrantMemoryReply, InterruptHandle, IoPortsHandle, Level, MapMmioReply,
-    MemoryHandle, MmioHandle, PciDeviceHandle, ReadPciBarReply, TimerHandle,
+    MemoryHandle, MmioHandle, PciDeviceHandle, ReadPciBarReply, SocketHandle, TimerHandle,
 };
 
 /// A kernel object held by an extension instance.
@@ -158,8 +158,6 @@ const MAX_DMA_PAGES: u64 = 64;
 /// Frames kept per network device until the network stack takes them.
 const RECEIVE_QUEUE_FRAMES: usize = 256;
 
-/// Which instance handles each ISA interrupt line.
-static INTERRUPT_OWNERS: IrqSpinlock<[Option<(Slot, u32)>; 16]> = IrqSpinlock::new([None; 16]);
 /// Granted port ranges: (first, count, slot).
 static PORT_GRANTS: IrqSpinlock<Vec<(u16, u16, Slot)>> = IrqSpinlock::new(Vec::new());
 /// Claimed PCI functions: (index in the enumeration, slot).
@@ -704,14 +702,16 @@ impl wrappers::Services for ServiceCall {
         if line >= 16 || KERNEL_LINES.contains(&line) {
             return Err(Status::Refused);
         }
-        {
-            let mut owners = INTERRUPT_OWNERS.lock();
-            if owners[usize::from(line)].is_some() {
-                return Err(Status::Refused);
-            }
-            owners[usize::from(line)] = Some((self.slot, self.generation));
+        // A PCI function's INTx line is level-triggered and may be shared
+        // (PIIX routes several functions' pins to one PIC line).
+        let pci_line = crate::pci::devices()
+            .iter()
+            .any(|function| function.interrupt_line == line && function.interrupt_pin != 0);
+        if pci_line {
+            crate::interrupts::set_line_level_triggered(line);
         }
-        crate::interrupts::set_line_masked(line, false);
+        interrupt_lines::register(line, self.slot, self.generation, pci_line)
+            .map_err(|_| Status::Refused)?;
         let handle = track(self.slot, TrackedObject::Interrupt { line })?;
         Ok(InterruptHandle(handle.to_bits()))
     }
@@ -722,13 +722,13 @@ impl wrappers::Services for ServiceCall {
 
     fn disable_interrupt(&mut self, handle: InterruptHandle) -> Result<(), Status> {
         let line = self.line(handle)?;
-        crate::interrupts::set_line_masked(line, true);
+        interrupt_lines::set_wants_masked(line, self.slot, true);
         Ok(())
     }
 
     fn enable_interrupt(&mut self, handle: InterruptHandle) -> Result<(), Status> {
         let line = self.line(handle)?;
-        crate::interrupts::set_line_masked(line, false);
+        interrupt_lines::set_wants_masked(line, self.slot, false);
         Ok(())
     }
 
@@ -819,6 +819,8 @@ impl wrappers::Services for ServiceCall {
                 index: position,
             },
         )?;
+        // A previous driver's release left the function's INTx disabled.
+        crate::pci::set_interrupt_disabled(function.address, false);
         Ok(ClaimPciDeviceReply {
             handle: PciDeviceHandle(handle.to_bits()),
             interrupt_line: function.interrupt_line,
@@ -995,6 +997,57 @@ impl wrappers::Services for ServiceCall {
         Ok(())
     }
 
+    fn deliver_packets(
+        &mut self,
+        device: DeviceHandle,
+        count: u16,
+        frames: &[u8],
+    ) -> Result<(), Status> {
+        let device = self.device(device)?;
+        if device.class != DeviceClass::Network {
+            return Err(Status::Refused);
+        }
+        // A malformed batch is a malformed message: nothing of it is queued.
+        if extension_abi::frame_batch::validate(frames, count).is_err() {
+            return Err(self.fail(Failure::MalformedMessage));
+        }
+        let mut queue = device.received.lock();
+        for frame in extension_abi::frame_batch::frames(frames, count).flatten() {
+            if queue.len() >= RECEIVE_QUEUE_FRAMES {
+                device.frames_dropped.fetch_add(1, Ordering::Relaxed);
+                continue;
+            }
+            queue.push_back(frame.to_vec());
+        }
+        Ok(())
+    }
+
+    // TEMPORARY (replaced by the kernel network stack in this session).
+    fn tcp_listen(&mut self, _port: u16, _backlog: u8) -> Result<SocketHandle, Status> {
+        Err(Status::Refused)
+    }
+
+    fn tcp_accept(&mut self, _listener: SocketHandle) -> Result<wrappers::TcpAcceptReply, Status> {
+        Err(Status::Refused)
+    }
+
+    fn tcp_receive(
+        &mut self,
+        _socket: SocketHandle,
+        _length: u16,
+        _data: &mut [u8],
+    ) -> Result<wrappers::TcpReceiveReply, Status> {
+        Err(Status::Refused)
+    }
+
+    fn tcp_send(&mut self, _socket: SocketHandle, _data: &[u8]) -> Result<u16, Status> {
+        Err(Status::Refused)
+    }
+
+    fn tcp_close(&mut self, _socket: SocketHandle) -> Result<(), Status> {
+        Err(Status::Refused)
+    }
+
     fn period_finished(&mut self, device: DeviceHandle) -> Result<(), Status> {
         let device = self.device(device)?;
         if device.class != DeviceClass::Sound {
@@ -1038,24 +1091,30 @@ fn track(slot: Slot, object: TrackedObject) -> Result<ObjectHandle, Status> {
     Err(Status::NoResources)
 }
 
-/// A device interrupt on `line`: calls the owning extension's handler
-/// (from interrupt context, on its interrupt stack). Returns whether an
-/// extension owns the line.
+/// A device interrupt on `line`: calls the handler of every extension
+/// registered on it (from interrupt context, on their interrupt stacks).
+/// Returns whether any extension handles the line.
 pub fn on_device_interrupt(line: u8) -> bool {
-    let owner = INTERRUPT_OWNERS.lock()[usize::from(line) & 15];
-    let Some((slot, generation)) = owner else {
-        return false;
-    };
-    let answer = wrappers::interrupt(
-        &mut interface::transport(slot, generation, super::State::Running),
-        line,
-    );
-    if answer == Ok(true) {
-        // The handler defers its work: the line stays masked until it
-        // acknowledges.
-        crate::interrupts::set_line_masked(line, true);
+    let mut any = false;
+    for (slot, generation) in interrupt_lines::handlers(line).into_iter().flatten() {
+        any = true;
+        let answer = wrappers::interrupt(
+            &mut interface::transport(slot, generation, super::State::Running),
+            line,
+        );
+        match answer {
+            // The handler defers its work: the line stays masked until it
+            // acknowledges.
+            Ok(true) => interrupt_lines::set_wants_masked(line, slot, true),
+            Ok(false) => {}
+            // The handler failed (or its instance is going away): a level
+            // line would fire again at once, so it stays masked until
+            // recovery has silenced the device and released the line.
+            Err(_) => interrupt_lines::set_wants_masked(line, slot, true),
+        }
+        crate::net::on_driver_interrupt(slot);
     }
-    true
+    any
 }
 
 /// Arms the next expiry of timer `handle` and records it in the timer's
@@ -1228,8 +1287,19 @@ pub fn release_object(slot: Slot, object: TrackedObject) {
             });
         }
         TrackedObject::Interrupt { line } => {
-            crate::interrupts::set_line_masked(line, true);
-            INTERRUPT_OWNERS.lock()[usize::from(line)] = None;
+            // A level line shared with other drivers is unmasked again once
+            // this one is gone: first make this instance's PCI functions on
+            // the line stop asserting it.
+            for (index, owner) in PCI_CLAIMS.lock().iter() {
+                let function = crate::pci::devices().get(*index);
+                if *owner == slot
+                    && let Some(function) = function
+                    && function.interrupt_line == line
+                {
+                    crate::pci::set_interrupt_disabled(function.address, true);
+                }
+            }
+            interrupt_lines::unregister(line, slot);
         }
         TrackedObject::Timer { expiry, .. } => {
             // Cancelled, so that starting and cancelling timers cannot pile
@@ -1243,8 +1313,10 @@ pub fn release_object(slot: Slot, object: TrackedObject) {
             let _ = crate::devices::force_unregister(id);
         }
         TrackedObject::PciDevice { address, index } => {
-            // No more DMA from a device nobody drives.
+            // No more DMA, and no more interrupts, from a device nobody
+            // drives.
             crate::pci::set_bus_mastering(address, false);
+            crate::pci::set_interrupt_disabled(address, true);
             PCI_CLAIMS
                 .lock()
                 .retain(|&(claimed, owner)| !(claimed == index && owner == slot));
@@ -1282,12 +1354,7 @@ pub fn devices_of(slot: Slot) -> Vec<Arc<ExtensionDevice>> {
 /// Masks every interrupt line `slot` owns (the first step of recovery:
 /// stop the device from calling into the dead instance).
 pub fn mask_interrupts_of(slot: Slot) {
-    let owners = INTERRUPT_OWNERS.lock();
-    for (line, owner) in owners.iter().enumerate() {
-        if owner.is_some_and(|(owner, _)| owner == slot) {
-            crate::interrupts::set_line_masked(line as u8, true);
-        }
-    }
+    interrupt_lines::mask_lines_of(slot);
 }
 
 /// Extension → kernel services in progress on this CPU's call chain (the
