@@ -22,8 +22,8 @@ pub mod operation {
 
     /// Acquires one object of every kind it can hold, unless it holds it: a
     /// memory grant, I/O port 0x82, ISA line 3, a timer, a character, a
-    /// network and a sound device, a DMA buffer, the VGA's PCI function and
-    /// its MMIO registers (BAR 2).
+    /// network and a sound device, a DMA buffer, the VGA's PCI function, its
+    /// MMIO registers (BAR 2) and a TCP listener on port 9.
     ///
     /// `acquire` (not idempotent).
     pub const ACQUIRE: u64 = 0x102;
@@ -145,6 +145,10 @@ pub struct HandlesReply {
     ///
     /// `mmio` (out).
     pub mmio: u64,
+    /// The TCP listener.
+    ///
+    /// `socket` (out).
+    pub socket: u64,
 }
 
 /// What `recurse` answers (entry 261).
@@ -356,7 +360,7 @@ pub const ENTRIES: &[OperationInfo] = &[
         name: "handles",
         idempotent: true,
         max_request_bytes: 0,
-        max_reply_bytes: 80,
+        max_reply_bytes: 88,
         arguments: &[
             ArgumentInfo {
                 name: "memory",
@@ -414,6 +418,12 @@ pub const ENTRIES: &[OperationInfo] = &[
             },
             ArgumentInfo {
                 name: "mmio",
+                direction: "out",
+                wire_type: "u64",
+                ownership: None,
+            },
+            ArgumentInfo {
+                name: "socket",
                 direction: "out",
                 wire_type: "u64",
                 ownership: None,

@@ -42,8 +42,8 @@ pub trait Entries {
 
     /// Acquires one object of every kind it can hold, unless it holds it: a
     /// memory grant, I/O port 0x82, ISA line 3, a timer, a character, a
-    /// network and a sound device, a DMA buffer, the VGA's PCI function and
-    /// its MMIO registers (BAR 2).
+    /// network and a sound device, a DMA buffer, the VGA's PCI function, its
+    /// MMIO registers (BAR 2) and a TCP listener on port 9.
     ///
     /// Entry operation 0x102 (`acquire`), not idempotent. Request: nothing. Reply: `held: u64`.
     fn acquire(&self) -> Result<u64, Status> {
@@ -52,7 +52,7 @@ pub trait Entries {
 
     /// The handles `acquire` took (0: none).
     ///
-    /// Entry operation 0x103 (`handles`), idempotent. Request: nothing. Reply: `memory: u64`, `io-ports: u64`, `interrupt: u64`, `timer: u64`, `character: u64`, `network: u64`, `sound: u64`, `dma-buffer: u64`, `pci-device: u64`, `mmio: u64`.
+    /// Entry operation 0x103 (`handles`), idempotent. Request: nothing. Reply: `memory: u64`, `io-ports: u64`, `interrupt: u64`, `timer: u64`, `character: u64`, `network: u64`, `sound: u64`, `dma-buffer: u64`, `pci-device: u64`, `mmio: u64`, `socket: u64`.
     fn handles(&self) -> Result<HandlesReply, Status> {
         Err(Status::UnknownOperation)
     }
@@ -228,7 +228,7 @@ fn dispatch_handles<E: Entries + ?Sized>(
     message: &mut [u8],
     implementation: &E,
 ) -> Result<usize, Status> {
-    if message.len() < 80 {
+    if message.len() < 88 {
         return Err(Status::BadMessage);
     }
     let reply = implementation.handles()?;
@@ -243,6 +243,7 @@ fn dispatch_handles<E: Entries + ?Sized>(
     writer.put_u64(reply.dma_buffer).map_err(|_| Status::BadMessage)?;
     writer.put_u64(reply.pci_device).map_err(|_| Status::BadMessage)?;
     writer.put_u64(reply.mmio).map_err(|_| Status::BadMessage)?;
+    writer.put_u64(reply.socket).map_err(|_| Status::BadMessage)?;
     Ok(writer.len())
 }
 

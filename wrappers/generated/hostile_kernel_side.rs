@@ -78,8 +78,8 @@ pub fn send(
 
 /// Acquires one object of every kind it can hold, unless it holds it: a
 /// memory grant, I/O port 0x82, ISA line 3, a timer, a character, a
-/// network and a sound device, a DMA buffer, the VGA's PCI function and
-/// its MMIO registers (BAR 2).
+/// network and a sound device, a DMA buffer, the VGA's PCI function, its
+/// MMIO registers (BAR 2) and a TCP listener on port 9.
 ///
 /// Entry operation 0x102 (`acquire`), not idempotent. Request: nothing. Reply: `held: u64`.
 ///
@@ -96,13 +96,13 @@ pub fn acquire(
 
 /// The handles `acquire` took (0: none).
 ///
-/// Entry operation 0x103 (`handles`), idempotent. Request: nothing. Reply: `memory: u64`, `io-ports: u64`, `interrupt: u64`, `timer: u64`, `character: u64`, `network: u64`, `sound: u64`, `dma-buffer: u64`, `pci-device: u64`, `mmio: u64`.
+/// Entry operation 0x103 (`handles`), idempotent. Request: nothing. Reply: `memory: u64`, `io-ports: u64`, `interrupt: u64`, `timer: u64`, `character: u64`, `network: u64`, `sound: u64`, `dma-buffer: u64`, `pci-device: u64`, `mmio: u64`, `socket: u64`.
 ///
 /// `transport(operation, message)` performs the call with the message in place and answers the extension's status and reply length, or the error that kept it from answering.
 pub fn handles(
     transport: &mut impl FnMut(u64, &mut [u8]) -> Result<(Status, usize), CallError>,
 ) -> Result<HandlesReply, CallError> {
-    let mut message = [0u8; 80];
+    let mut message = [0u8; 88];
     let reply_length = call_extension(transport, operation::HANDLES, &mut message)?;
     let mut reader = MessageReader::new(&message[..reply_length]);
     let memory = reader.u64().map_err(|_| CallError::BadReply)?;
@@ -115,6 +115,7 @@ pub fn handles(
     let dma_buffer = reader.u64().map_err(|_| CallError::BadReply)?;
     let pci_device = reader.u64().map_err(|_| CallError::BadReply)?;
     let mmio = reader.u64().map_err(|_| CallError::BadReply)?;
+    let socket = reader.u64().map_err(|_| CallError::BadReply)?;
     Ok(HandlesReply {
         memory,
         io_ports,
@@ -126,6 +127,7 @@ pub fn handles(
         dma_buffer,
         pci_device,
         mmio,
+        socket,
     })
 }
 

@@ -455,6 +455,10 @@ fn scenario_tests(a: &TestArgs, qemu: &Path, kernel: &Path, t: &mut Totals) {
             Arc::new(move || {
                 let mut c = Command::new(&exe);
                 c.arg("run").current_dir(root());
+                // Parallel QEMUs must not fight over the default 8080.
+                if let Ok(port) = qemu_harness::free_local_port_pair() {
+                    c.arg(format!("--http-port={port}"));
+                }
                 c
             })
         }),

@@ -29,7 +29,7 @@ extern crate alloc;
 use alloc::vec;
 use core::sync::atomic::{AtomicU64, Ordering};
 use extension_api::kernel::{
-    self, DeviceClass, DeviceHandle, InterruptHandle, MemoryHandle, TimerHandle,
+    self, DeviceClass, DeviceHandle, InterruptHandle, MemoryHandle, SocketHandle, TimerHandle,
 };
 use extension_api::{DmaBuffer, Extension, InitContext, IoPorts, Level, Mmio, PciDevice, Status};
 
@@ -54,6 +54,8 @@ const DISPI_ID: usize = 0x500;
 const ACQUIRED_PORT: u16 = 0x82;
 /// The ISA line `acquire` registers (COM2's, absent on QEMU's machine).
 const ACQUIRED_LINE: u8 = 3;
+/// The TCP port `acquire` listens on (discard).
+const ACQUIRED_TCP_PORT: u16 = 9;
 /// The timer `acquire` starts: long enough never to fire during a test.
 const ACQUIRED_TIMER_MS: u64 = 600_000;
 
@@ -74,6 +76,7 @@ struct Held {
     dma: Option<DmaBuffer>,
     pci: Option<PciDevice>,
     mmio: Option<Mmio>,
+    socket: Option<SocketHandle>,
 }
 
 impl Held {
@@ -89,6 +92,7 @@ impl Held {
             self.dma.is_some(),
             self.pci.is_some(),
             self.mmio.is_some(),
+            self.socket.is_some(),
         ]
         .into_iter()
         .filter(|held| *held)
@@ -205,6 +209,9 @@ impl interface::Entries for Hostile {
         {
             held.mmio = Some(pci.map_bar(VGA_MMIO_BAR)?);
         }
+        if held.socket.is_none() {
+            held.socket = Some(kernel::tcp_listen(ACQUIRED_TCP_PORT, 1)?);
+        }
         Ok(held.count())
     }
 
@@ -221,12 +228,16 @@ impl interface::Entries for Hostile {
             dma_buffer: held.dma.as_ref().map_or(0, |buffer| buffer.handle().0),
             pci_device: held.pci.as_ref().map_or(0, |pci| pci.handle().0),
             mmio: held.mmio.as_ref().map_or(0, |mmio| mmio.handle().0),
+            socket: held.socket.map_or(0, |handle| handle.0),
         })
     }
 
     fn release_all(&self) -> Result<u64, Status> {
         let held = core::mem::take(&mut *self.held.lock());
         let count = held.count();
+        if let Some(socket) = held.socket {
+            kernel::tcp_close(socket)?;
+        }
         // Dependants first: the mapping before the PCI function.
         if let Some(mmio) = held.mmio {
             mmio.unmap()?;

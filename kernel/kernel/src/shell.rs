@@ -81,6 +81,30 @@ const COMMANDS: &[Command] = &[
         run: crate::nim::shell_commands::run,
     },
     Command {
+        name: "ifconfig",
+        usage: "ifconfig",
+        help: "network interfaces: address, gateway, driver, link and counters",
+        run: crate::net::shell_commands::ifconfig,
+    },
+    Command {
+        name: "ping",
+        usage: crate::net::shell_commands::PING_USAGE,
+        help: "ICMP echo to a host (default 4 requests, 1 s timeout each)",
+        run: crate::net::shell_commands::ping,
+    },
+    Command {
+        name: "netstat",
+        usage: "netstat",
+        help: "TCP sockets: listeners and connections, with their owners",
+        run: crate::net::shell_commands::netstat,
+    },
+    Command {
+        name: "net",
+        usage: crate::net::shell_commands::NET_USAGE,
+        help: "TCP transfers with checksums to and from a host, batching, data-path counters",
+        run: crate::net::shell_commands::run,
+    },
+    Command {
         name: "shutdown",
         usage: "shutdown",
         help: "power off (QEMU exits)",

@@ -23,6 +23,8 @@ mod piped;
 mod session;
 
 pub use exit::Exit;
-pub use machine::{Machine, NetworkForward, QEMU_BINARY, Serial, qemu_on_path};
+pub use machine::{
+    Machine, NetworkForward, QEMU_BINARY, Serial, free_local_port_pair, qemu_on_path,
+};
 pub use piped::{PipedError, PipedOptions, run_piped};
 pub use session::{HarnessError, Session};

@@ -25,6 +25,23 @@ pub enum Serial {
     Interactive,
 }
 
+/// A host port on 127.0.0.1 that is free now, with the next one free too
+/// (for `cargo xtask run --http-port`, which forwards PORT and PORT+1), so
+/// that parallel QEMUs do not fight over fixed ports. Another process may
+/// still take it before QEMU binds it; callers report that as an error.
+pub fn free_local_port_pair() -> std::io::Result<u16> {
+    for _ in 0..64 {
+        let first = std::net::TcpListener::bind("127.0.0.1:0")?;
+        let port = first.local_addr()?.port();
+        if port < u16::MAX && std::net::TcpListener::bind(("127.0.0.1", port + 1)).is_ok() {
+            return Ok(port);
+        }
+    }
+    Err(std::io::Error::other(
+        "no two consecutive free ports on 127.0.0.1",
+    ))
+}
+
 /// A host TCP port forwarded to a guest port through one network card's
 /// user-mode network (see [`Machine::with_network_cards`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -171,6 +188,13 @@ impl Machine {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_free_port_pair_can_be_bound() {
+        let port = free_local_port_pair().unwrap();
+        let _first = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
+        let _second = std::net::TcpListener::bind(("127.0.0.1", port + 1)).unwrap();
+    }
 
     #[test]
     fn network_cards_come_in_a_fixed_order_with_their_forwards() {

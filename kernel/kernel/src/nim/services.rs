@@ -29,6 +29,7 @@ use crate::arch::percpu::this_cpu;
 use crate::memory::paging::{self, PageRights};
 use crate::sched::sync::IrqSpinlock;
 use alloc::collections::VecDeque;
+use alloc::string::String;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicU64, Ordering};
@@ -107,6 +108,11 @@ pub enum TrackedObject {
         /// Pages.
         pages: u64,
     },
+    /// A TCP socket of the kernel's network stack.
+    Socket {
+        /// Its id in the stack's socket table.
+        id: crate::net::SocketId,
+    },
 }
 
 impl TrackedObject {
@@ -121,6 +127,7 @@ impl TrackedObject {
             TrackedObject::PciDevice { .. } => ObjectKind::PciDevice,
             TrackedObject::Mmio { .. } => ObjectKind::MmioRegion,
             TrackedObject::DmaBuffer { .. } => ObjectKind::DmaBuffer,
+            TrackedObject::Socket { .. } => ObjectKind::Socket,
         }
     }
 }
@@ -148,10 +155,11 @@ pub const KERNEL_LINES: [u8; 3] = [0, 2, 4];
 /// PCI class code of bridges (never claimed by an extension).
 const PCI_CLASS_BRIDGE: u8 = 0x06;
 /// Most call-backs (service `call-back`) nested on one CPU's call chain.
-/// Each level holds about 5 KiB of kernel stack (a kernel → extension call
-/// and an extension → kernel service, each with a message buffer), so
-/// three levels and an interrupt that calls an extension on top fit a
-/// 32 KiB thread stack with room to spare; unbounded nesting overflowed it.
+/// Each level holds about 9 KiB of kernel stack (a kernel → extension call
+/// and an extension → kernel service, each with message buffers; the
+/// service dispatch reserves room for the largest reply, 4 KiB), so three
+/// levels and an interrupt that calls an extension on top fit a 64 KiB
+/// thread stack with room to spare; unbounded nesting overflowed it.
 pub const MAX_NESTED_CALL_BACKS: usize = 3;
 /// Largest DMA buffer, in pages (256 KiB).
 const MAX_DMA_PAGES: u64 = 64;
@@ -514,6 +522,21 @@ impl ServiceCall {
         )
     }
 
+    fn socket(&mut self, handle: SocketHandle) -> Result<crate::net::SocketId, Status> {
+        self.with(handle.0, ObjectKind::Socket, |object| match object {
+            TrackedObject::Socket { id } => Some(*id),
+            _ => None,
+        })
+    }
+
+    /// Puts a socket the stack made for this instance into its table (and
+    /// closes it if the table refuses it).
+    fn track_socket(&mut self, id: crate::net::SocketId) -> Result<SocketHandle, Status> {
+        let handle = track(self.slot, TrackedObject::Socket { id })?;
+        crate::net::set_owner_handle(id, handle.to_bits());
+        Ok(SocketHandle(handle.to_bits()))
+    }
+
     fn device(&mut self, handle: DeviceHandle) -> Result<Arc<ExtensionDevice>, Status> {
         self.with(
             handle.0,
@@ -763,6 +786,7 @@ impl wrappers::Services for ServiceCall {
         let device = Arc::new(ExtensionDevice {
             slot: self.slot,
             generation: self.generation,
+            name: String::from(name),
             class,
             handle: AtomicU64::new(0),
             received: IrqSpinlock::new(VecDeque::new()),
@@ -1022,30 +1046,62 @@ impl wrappers::Services for ServiceCall {
         Ok(())
     }
 
-    // TEMPORARY (replaced by the kernel network stack in this session).
-    fn tcp_listen(&mut self, _port: u16, _backlog: u8) -> Result<SocketHandle, Status> {
-        Err(Status::Refused)
+    fn tcp_listen(&mut self, port: u16, backlog: u8) -> Result<SocketHandle, Status> {
+        if port == 0 || !(1..=16).contains(&backlog) {
+            return Err(Status::Refused);
+        }
+        let owner = crate::net::SocketOwner {
+            slot: self.slot,
+            generation: self.generation,
+            handle_bits: 0,
+        };
+        let id = crate::net::listen(port, usize::from(backlog), Some(owner))?;
+        self.track_socket(id)
     }
 
-    fn tcp_accept(&mut self, _listener: SocketHandle) -> Result<wrappers::TcpAcceptReply, Status> {
-        Err(Status::Refused)
+    fn tcp_accept(&mut self, listener: SocketHandle) -> Result<wrappers::TcpAcceptReply, Status> {
+        let listener = self.socket(listener)?;
+        let owner = crate::net::SocketOwner {
+            slot: self.slot,
+            generation: self.generation,
+            handle_bits: 0,
+        };
+        match crate::net::accept(listener, owner)? {
+            None => Ok(wrappers::TcpAcceptReply {
+                accepted: false,
+                socket: SocketHandle(0),
+            }),
+            Some(id) => Ok(wrappers::TcpAcceptReply {
+                accepted: true,
+                socket: self.track_socket(id)?,
+            }),
+        }
     }
 
     fn tcp_receive(
         &mut self,
-        _socket: SocketHandle,
-        _length: u16,
-        _data: &mut [u8],
+        socket: SocketHandle,
+        length: u16,
+        data: &mut [u8],
     ) -> Result<wrappers::TcpReceiveReply, Status> {
-        Err(Status::Refused)
+        let id = self.socket(socket)?;
+        if length == 0 || usize::from(length) > data.len() {
+            return Err(Status::Refused);
+        }
+        let (state, count) = crate::net::receive(id, &mut data[..usize::from(length)])?;
+        Ok(wrappers::TcpReceiveReply {
+            state,
+            data_length: count,
+        })
     }
 
-    fn tcp_send(&mut self, _socket: SocketHandle, _data: &[u8]) -> Result<u16, Status> {
-        Err(Status::Refused)
+    fn tcp_send(&mut self, socket: SocketHandle, data: &[u8]) -> Result<u16, Status> {
+        let id = self.socket(socket)?;
+        crate::net::send(id, data).map(|count| count as u16)
     }
 
-    fn tcp_close(&mut self, _socket: SocketHandle) -> Result<(), Status> {
-        Err(Status::Refused)
+    fn tcp_close(&mut self, socket: SocketHandle) -> Result<(), Status> {
+        self.release(socket.0, ObjectKind::Socket)
     }
 
     fn period_finished(&mut self, device: DeviceHandle) -> Result<(), Status> {
@@ -1179,6 +1235,7 @@ fn on_timer(slot: Slot, generation: u32, handle: ObjectHandle) {
 pub struct ExtensionDevice {
     slot: Slot,
     generation: u32,
+    name: String,
     class: DeviceClass,
     /// The registration's handle (set right after it is tracked).
     handle: AtomicU64,
@@ -1210,6 +1267,109 @@ impl ExtensionDevice {
     pub fn periods_finished(&self) -> u64 {
         self.periods_finished.load(Ordering::Relaxed)
     }
+
+    /// The name it was registered under.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The slot of the instance that registered it.
+    pub fn slot(&self) -> Slot {
+        self.slot
+    }
+
+    /// The generation of the instance that registered it.
+    pub fn generation(&self) -> u32 {
+        self.generation
+    }
+
+    /// Is the instance that registered it still running?
+    pub fn is_live(&self) -> bool {
+        SLOTS[self.slot].is_alive(self.generation)
+    }
+
+    /// Frames dropped because the receive queue was full.
+    pub fn frames_dropped(&self) -> u64 {
+        self.frames_dropped.load(Ordering::Relaxed)
+    }
+
+    /// Entry `network-open`.
+    pub fn network_open(&self) -> Result<(), extension_abi::CallError> {
+        wrappers::network_open(&mut self.transport(), self.handle())
+    }
+
+    /// Entry `network-poll`: frames delivered, and whether more wait.
+    pub fn network_poll(
+        &self,
+        budget: u16,
+        batch: bool,
+    ) -> Result<wrappers::NetworkPollReply, extension_abi::CallError> {
+        wrappers::network_poll(&mut self.transport(), self.handle(), budget, batch)
+    }
+
+    /// Entry `network-transmit`.
+    pub fn network_transmit(&self, frame: &[u8]) -> Result<(), extension_abi::CallError> {
+        wrappers::network_transmit(&mut self.transport(), self.handle(), frame)
+    }
+
+    /// Entry `network-transmit-batch`: how many frames the device took.
+    pub fn network_transmit_batch(
+        &self,
+        count: u16,
+        frames: &[u8],
+    ) -> Result<u16, extension_abi::CallError> {
+        wrappers::network_transmit_batch(&mut self.transport(), self.handle(), count, frames)
+    }
+
+    /// Entry `network-statistics`.
+    pub fn network_statistics(
+        &self,
+    ) -> Result<wrappers::NetworkStatisticsReply, extension_abi::CallError> {
+        wrappers::network_statistics(&mut self.transport(), self.handle())
+    }
+
+    /// Entry `network-mac-address`.
+    pub fn network_mac_address(&self) -> Result<[u8; 6], extension_abi::CallError> {
+        let mut address = [0u8; 6];
+        let length =
+            wrappers::network_mac_address(&mut self.transport(), self.handle(), &mut address)?;
+        if length != 6 {
+            return Err(extension_abi::CallError::Status(Status::BadMessage));
+        }
+        Ok(address)
+    }
+}
+
+/// Calls entry `socket-event` of instance (`slot`, `generation`) for the
+/// socket it holds as `handle_bits`.
+pub fn socket_event(
+    slot: Slot,
+    generation: u32,
+    handle_bits: u64,
+    events: u8,
+) -> Result<(), extension_abi::CallError> {
+    wrappers::socket_event(
+        &mut interface::transport(slot, generation, super::State::Running),
+        SocketHandle(handle_bits),
+        events,
+    )
+}
+
+/// Every network device of a running instance, in slot order.
+pub fn network_devices() -> Vec<Arc<ExtensionDevice>> {
+    let extensions = EXTENSIONS.lock();
+    extensions
+        .iter()
+        .flatten()
+        .flat_map(|record| record.objects.iter())
+        .filter_map(|(_, _, object)| match object {
+            TrackedObject::Device { device, .. } if device.class == DeviceClass::Network => {
+                Some(device.clone())
+            }
+            _ => None,
+        })
+        .filter(|device| device.is_live())
+        .collect()
 }
 
 impl core::fmt::Debug for ExtensionDevice {
@@ -1322,6 +1482,7 @@ pub fn release_object(slot: Slot, object: TrackedObject) {
                 .retain(|&(claimed, owner)| !(claimed == index && owner == slot));
         }
         TrackedObject::Mmio { address, pages } => unmap_device_pages(address, pages),
+        TrackedObject::Socket { id } => crate::net::release(id),
         TrackedObject::DmaBuffer {
             address,
             physical,

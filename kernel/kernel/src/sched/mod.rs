@@ -34,7 +34,7 @@ pub const BOOT_THREAD: ThreadId = 1;
 /// Timer ticks a thread may run before it is preempted.
 pub const TIME_SLICE_TICKS: u32 = 5;
 /// Stack size of spawned threads.
-pub const THREAD_STACK_SIZE: usize = 32 * 1024;
+pub const THREAD_STACK_SIZE: usize = 64 * 1024;
 
 /// What a thread is doing.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -55,7 +55,7 @@ const ACQUIRED_PORT: u16 = 0x82;
 const ACQUIRED_LINE: u8 = 3;
 /// The handle kinds `acquire` gives, in `handles` order (the device kind
 /// three times: character, network, sound).
-const KINDS: [&str; 10] = [
+const KINDS: [&str; 11] = [
     "memory",
     "io-ports",
     "interrupt",
@@ -66,6 +66,7 @@ const KINDS: [&str; 10] = [
     "dma-buffer",
     "pci-device",
     "mmio",
+    "socket",
 ];
 
 // ---------------------------------------------------------------------------
@@ -170,7 +171,7 @@ fn objects_of(slot: Slot) -> usize {
 
 /// The live handles `acquire` took, in [`KINDS`] order.
 #[derive(Clone, Copy, Debug)]
-struct Handles([u64; 10]);
+struct Handles([u64; 11]);
 
 impl Handles {
     /// The first handle of `kind`.
@@ -245,7 +246,7 @@ impl Hostile {
     /// Acquires one object of every kind; their handles.
     fn acquire(self) -> Result<Handles, String> {
         let held = wrappers::acquire(&mut self.transport()).map_err(|e| format!("acquire: {e}"))?;
-        ensure!(held == 10, "hostile holds {held} objects, expected 10");
+        ensure!(held == 11, "hostile holds {held} objects, expected 11");
         let h = wrappers::handles(&mut self.transport()).map_err(|e| format!("handles: {e}"))?;
         let handles = Handles([
             h.memory,
@@ -258,6 +259,7 @@ impl Hostile {
             h.dma_buffer,
             h.pci_device,
             h.mmio,
+            h.socket,
         ]);
         ensure!(
             handles.0.iter().all(|&handle| handle != 0),
@@ -1290,7 +1292,7 @@ fn nested_call_backs() -> Result<(), String> {
             .map_err(|e| format!("join: {e}"))?;
     }
     group("nested call-backs", |h, tally| {
-        // From this thread and from a fresh kernel thread (32 KiB stack).
+        // From this thread and from a fresh kernel thread (64 KiB stack).
         for on_thread in [false, true] {
             let slot = h.slot;
             let generation = h.generation();

@@ -5,6 +5,7 @@ mod arch;
 mod extensions;
 mod hostile;
 mod memory;
+mod net;
 mod nim;
 mod sched;
 mod system;
