@@ -11,6 +11,7 @@
 //!   (prompt `> `, command answers, fault report format, exit codes 0/33/35/37).
 
 pub mod checks;
+pub mod network;
 
 use std::fmt;
 use std::path::PathBuf;
@@ -18,7 +19,7 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use qemu_harness::{Exit, HarnessError, Machine, Serial, Session};
+use qemu_harness::{Exit, HarnessError, Machine, NetworkForward, Serial, Session};
 
 /// Why a scenario failed (a message; the transcript is attached by [`run`]).
 #[derive(Debug)]
@@ -68,6 +69,13 @@ pub enum Body {
         cmdline: &'static str,
         /// The interaction and its checks.
         drive: fn(&mut Session) -> Verdict,
+    },
+    /// Boot QEMU with both network cards on user-mode networks, host ports
+    /// forwarded to the guest's port 80 (see [`network::ForwardedPorts`]),
+    /// and let `drive` talk to it and to the network.
+    Network {
+        /// The interaction and its checks.
+        drive: fn(&mut Session, &network::ForwardedPorts) -> Verdict,
     },
     /// Run `xtask run` with `input` piped into it (all at once, before the
     /// kernel is up) and check its stdout with `check`; fail if it takes longer
@@ -228,6 +236,42 @@ pub fn all() -> Vec<Scenario> {
                 check: checks::piped_run_output,
             },
         },
+        Scenario {
+            name: "network_dhcp_and_ping",
+            description: "each NIC (e1000, pcnet) gets 10.0.2.15 from QEMU's DHCP server and `ping 10.0.2.2` is answered through it",
+            timeout: Duration::from_secs(120),
+            qemu_args: &[],
+            body: Body::Network {
+                drive: network::dhcp_and_ping,
+            },
+        },
+        Scenario {
+            name: "network_tcp_transfer",
+            description: "1 MiB to a TCP echo server on the host and back, through each NIC; the guest's and the host's checksums agree",
+            timeout: Duration::from_secs(180),
+            qemu_args: &[],
+            body: Body::Network {
+                drive: network::tcp_transfer,
+            },
+        },
+        Scenario {
+            name: "network_http_curl_and_wrk",
+            description: "the host's curl fetches pages (200, 404, 400) from the httpd extension through each NIC; a 3 s wrk run ends with 0 errors",
+            timeout: Duration::from_secs(180),
+            qemu_args: &[],
+            body: Body::Network {
+                drive: network::http_curl_and_wrk,
+            },
+        },
+        Scenario {
+            name: "network_e1000_recovery_under_load",
+            description: "`ext crash e1000 null-deref` while the host downloads through it: the driver restarts, e1000-0 keeps its address, a new connection and pings work within 5 s",
+            timeout: Duration::from_secs(180),
+            qemu_args: &[],
+            body: Body::Network {
+                drive: network::e1000_recovery_under_load,
+            },
+        },
     ]
 }
 
@@ -264,6 +308,7 @@ pub fn run(s: &Scenario, env: &Env) -> Outcome {
             max_wall,
             check,
         } => piped_run(env, input, *max_wall, *check, deadline, s.timeout),
+        Body::Network { drive } => network_run(env, s, *drive, deadline),
     };
     let duration = start.elapsed();
     match result {
@@ -339,6 +384,59 @@ fn piped_run(
     (r, session.tail(40))
 }
 
+fn network_run(
+    env: &Env,
+    s: &Scenario,
+    drive: fn(&mut Session, &network::ForwardedPorts) -> Verdict,
+    deadline: Instant,
+) -> (Verdict, String) {
+    let port = match qemu_harness::free_local_port_pair() {
+        Ok(port) => port,
+        Err(e) => {
+            return (
+                Err(Failure(format!("no free host ports: {e}"))),
+                String::new(),
+            );
+        }
+    };
+    let ports = network::ForwardedPorts {
+        e1000_http: port,
+        pcnet_http: port + 1,
+    };
+    let cmd = Machine::new(&env.kernel)
+        .qemu(&env.qemu)
+        .with_network_cards(&[
+            NetworkForward {
+                card: 0,
+                host_port: ports.e1000_http,
+                guest_port: 80,
+            },
+            NetworkForward {
+                card: 1,
+                host_port: ports.pcnet_http,
+                guest_port: 80,
+            },
+        ])
+        .args(s.qemu_args.iter().copied())
+        .command(Serial::Piped);
+    match Session::spawn(cmd) {
+        Err(e) => (
+            Err(Failure(format!(
+                "could not start {}: {e}",
+                env.qemu.display()
+            ))),
+            String::new(),
+        ),
+        Ok(mut session) => {
+            session.set_deadline(deadline);
+            session.set_timeout(s.timeout);
+            let r = drive(&mut session, &ports);
+            session.kill();
+            (r, session.tail(60))
+        }
+    }
+}
+
 /// Waits for the first prompt; returns the boot log.
 fn boot(s: &mut Session) -> Result<String, Failure> {
     s.expect_prompt()
@@ -346,7 +444,7 @@ fn boot(s: &mut Session) -> Result<String, Failure> {
 }
 
 /// Sends `shutdown` and checks QEMU powers off cleanly (status 0 or 33).
-fn shutdown(s: &mut Session) -> Result<(), Failure> {
+pub(crate) fn shutdown(s: &mut Session) -> Result<(), Failure> {
     s.send("shutdown\n")?;
     s.expect("shutting down")?;
     let exit = s
@@ -564,7 +662,7 @@ mod tests {
     #[test]
     fn names_are_unique_and_timeouts_set() {
         let all = all();
-        assert_eq!(all.len(), 11);
+        assert_eq!(all.len(), 15);
         let mut names: Vec<_> = all.iter().map(|s| s.name).collect();
         names.sort();
         names.dedup();
