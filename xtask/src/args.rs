@@ -33,8 +33,14 @@ commands:
                               target/bench/xpc.json and target/bench/xpc.svg
             recovery          crash-and-recover cycles in one boot (default 10,000):
                               time to recover and leak check, target/bench/recovery.json
+            net               receive and send streams (guest <-> a host TCP server)
+                              and web requests (wrk from the host against httpd),
+                              e1000 and httpd native, isolated, and isolated without
+                              batching, side by side in one boot: the analogue of
+                              Nooks' Table 4, target/bench/net.json
             --iterations N    calls per measurement, or cycles (bench.iterations=N;
-                              default: the kernel's)
+                              default: the kernel's); for net: MiB per stream
+                              (default 8)
             --timeout SECS    per-boot timeout (default 300)
             --no-build        boot the existing kernel ELF without building
             --cmdline STR     more kernel command line after bench=NAME
@@ -91,17 +97,20 @@ pub enum Benchmark {
     Xpc,
     /// Many crash-and-recover cycles in one boot: leaks and time to recover.
     Recovery,
+    /// Network throughput and web requests, native against isolated.
+    Net,
 }
 
 impl Benchmark {
     /// Every benchmark, in the order `bench` lists them.
-    pub const ALL: [Benchmark; 2] = [Benchmark::Xpc, Benchmark::Recovery];
+    pub const ALL: [Benchmark; 3] = [Benchmark::Xpc, Benchmark::Recovery, Benchmark::Net];
 
     /// The name on the command line (and in `bench=NAME` for the kernel).
     pub fn name(self) -> &'static str {
         match self {
             Benchmark::Xpc => "xpc",
             Benchmark::Recovery => "recovery",
+            Benchmark::Net => "net",
         }
     }
 
@@ -400,7 +409,7 @@ mod tests {
     fn bench_needs_a_known_benchmark() {
         assert_eq!(
             p(&["bench"]).unwrap_err(),
-            "`bench` needs a benchmark name; available: xpc, recovery"
+            "`bench` needs a benchmark name; available: xpc, recovery, net"
         );
         assert_eq!(
             p(&["bench", "net"]).unwrap_err(),

@@ -1118,6 +1118,7 @@ pub fn run(a: &BenchArgs) -> Result<(), String> {
     match a.benchmark {
         Benchmark::Xpc => xpc(a),
         Benchmark::Recovery => crate::bench_recovery::run(a),
+        Benchmark::Net => crate::bench_net::run(a),
     }
 }
 

@@ -13,6 +13,7 @@
 
 mod args;
 mod bench;
+mod bench_net;
 mod bench_recovery;
 mod extensions;
 mod libtest;

@@ -81,6 +81,12 @@ const COMMANDS: &[Command] = &[
         run: crate::nim::shell_commands::run,
     },
     Command {
+        name: "cpu",
+        usage: "cpu",
+        help: "counters for measurements: uptime, idle and busy ticks, crossings (kernel -> extension entries, extension -> kernel services)",
+        run: cpu,
+    },
+    Command {
         name: "ifconfig",
         usage: "ifconfig",
         help: "network interfaces: address, gateway, driver, link and counters",
@@ -164,6 +170,23 @@ pub fn execute(line: &str) {
         Some(command) => (command.run)(arguments),
         None => println!("unknown command '{name}' (type 'help')"),
     }
+}
+
+fn cpu(_: &[&str]) {
+    let threads = sched::threads();
+    let idle: u64 = threads
+        .iter()
+        .filter(|thread| thread.id == sched::IDLE_THREAD)
+        .map(|thread| thread.ticks)
+        .sum();
+    let all: u64 = threads.iter().map(|thread| thread.ticks).sum();
+    println!(
+        "cpu: uptime_us={} idle_ticks={idle} busy_ticks={} entry_calls={} service_calls={}",
+        time::uptime_us(),
+        all - idle,
+        crate::nim::ENTRY_CALLS.load(core::sync::atomic::Ordering::Relaxed),
+        crate::nim::services::SERVICE_CALLS.load(core::sync::atomic::Ordering::Relaxed)
+    );
 }
 
 fn help(_: &[&str]) {

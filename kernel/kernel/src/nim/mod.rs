@@ -200,6 +200,8 @@ pub struct ExtensionRecord {
 pub static EXTENSIONS: IrqSpinlock<Vec<Option<ExtensionRecord>>> = IrqSpinlock::new(Vec::new());
 
 static DEFAULT_POLICY: IrqSpinlock<RestartPolicy> = IrqSpinlock::new(RestartPolicy::Always);
+/// Kernel → extension calls attempted (both modes), for `cpu`.
+pub static ENTRY_CALLS: AtomicU64 = AtomicU64::new(0);
 /// Watchdog bound in milliseconds (ticks and NMIs come at 1 kHz).
 pub static WATCHDOG_MS: AtomicU64 = AtomicU64::new(250);
 
@@ -557,6 +559,7 @@ pub(crate) fn call_in_place(
     operation: u64,
     message: &mut [u8],
 ) -> Result<(Status, usize), NimError> {
+    ENTRY_CALLS.fetch_add(1, Ordering::Relaxed);
     let state = &SLOTS[slot];
     if state.state() != required || state.generation.load(Ordering::Acquire) != generation {
         return Err(NimError::NotRunning(state.state()));
