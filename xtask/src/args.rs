@@ -412,8 +412,8 @@ mod tests {
             "`bench` needs a benchmark name; available: xpc, recovery, net"
         );
         assert_eq!(
-            p(&["bench", "net"]).unwrap_err(),
-            "unknown benchmark \"net\"; available: xpc, recovery"
+            p(&["bench", "disk"]).unwrap_err(),
+            "unknown benchmark \"disk\"; available: xpc, recovery, net"
         );
         assert!(
             p(&["bench", "--iterations", "5"])
