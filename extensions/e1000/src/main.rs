@@ -49,8 +49,7 @@ use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use e1000_registers::descriptor::{self, ReceiveWriteback};
 use e1000_registers::{
     BUFFER_BYTES, MAX_FRAME_BYTES, MIN_FRAME_BYTES, MacAddress, ReceiveRing, Received, RingSize,
-    TransmitRing, control, eeprom, interrupt, receive_control, register, status,
-    transmit_control,
+    TransmitRing, control, eeprom, interrupt, receive_control, register, status, transmit_control,
 };
 use extension_api::abi::frame_batch::{self, FrameBatchWriter};
 use extension_api::kernel::{
@@ -254,8 +253,7 @@ fn reset_device(registers: &Mmio) -> Result<(), Status> {
 fn read_eeprom_word(registers: &Mmio, word: u8) -> Result<Option<u16>, Status> {
     registers.write_u32(register::EEPROM_READ, eeprom::read_request(word))?;
     for _ in 0..EEPROM_READ_CHECKS {
-        if let Some(value) = eeprom::read_result(registers.read_u32(register::EEPROM_READ)?, word)
-        {
+        if let Some(value) = eeprom::read_result(registers.read_u32(register::EEPROM_READ)?, word) {
             return Ok(Some(value));
         }
     }
@@ -362,11 +360,13 @@ impl E1000 {
         }
     }
 
+    /// Refuses to send on a stopped (or never opened) interface. (Not
+    /// `not-running`: the kernel reads that as "the instance is gone".)
     fn check_open(&self) -> Result<(), Status> {
         if self.is_open.load(Ordering::Acquire) {
             Ok(())
         } else {
-            Err(Status::NotRunning)
+            Err(Status::Refused)
         }
     }
 

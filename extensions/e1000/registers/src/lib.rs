@@ -806,7 +806,10 @@ mod tests {
     #[test]
     fn mac_addresses_convert_between_eeprom_registers_and_text() {
         let qemu = MacAddress([0x52, 0x54, 0x00, 0x12, 0x34, 0x56]);
-        assert_eq!(MacAddress::from_eeprom_words([0x5452, 0x1200, 0x5634]), qemu);
+        assert_eq!(
+            MacAddress::from_eeprom_words([0x5452, 0x1200, 0x5634]),
+            qemu
+        );
         let (low, high) = qemu.receive_address();
         assert_eq!(low, 0x1200_5452);
         assert_eq!(high, 0x8000_5634);
@@ -835,7 +838,10 @@ mod tests {
         assert_eq!(transmit[10], 0, "checksum offset");
         assert_eq!(transmit[11], 0x0b, "command: EOP | IFCS | RS");
         assert_eq!(&transmit[12..], &[0; 4], "status, checksum start, special");
-        assert_eq!(descriptor::transmit_length(descriptor::transmit(0, 60)[2]), 60);
+        assert_eq!(
+            descriptor::transmit_length(descriptor::transmit(0, 60)[2]),
+            60
+        );
 
         // A written-back receive descriptor: length 98, checksum 0xbeef,
         // status DD | EOP, errors CE, special 0.
@@ -954,13 +960,34 @@ mod tests {
         );
         // A frame over three descriptors: all three dropped, then a good
         // one comes through.
-        assert_eq!(ring.take(done(2048, false, 0)), dropped(3, DropReason::Fragment));
-        assert_eq!(ring.take(done(2048, false, 0)), dropped(4, DropReason::Fragment));
-        assert_eq!(ring.take(done(100, true, 0)), dropped(5, DropReason::Fragment));
+        assert_eq!(
+            ring.take(done(2048, false, 0)),
+            dropped(3, DropReason::Fragment)
+        );
+        assert_eq!(
+            ring.take(done(2048, false, 0)),
+            dropped(4, DropReason::Fragment)
+        );
+        assert_eq!(
+            ring.take(done(100, true, 0)),
+            dropped(5, DropReason::Fragment)
+        );
         let frame = ring.take(done(1514, true, 0x60)).unwrap();
-        assert_eq!(frame, Received::Frame { index: 6, length: 1514 });
+        assert_eq!(
+            frame,
+            Received::Frame {
+                index: 6,
+                length: 1514
+            }
+        );
         assert_eq!(frame.index(), 6);
-        assert_eq!(ring.take(done(1, true, 0)), Some(Received::Frame { index: 7, length: 1 }));
+        assert_eq!(
+            ring.take(done(1, true, 0)),
+            Some(Received::Frame {
+                index: 7,
+                length: 1
+            })
+        );
         assert_eq!(ring.next_to_check(), 0);
     }
 }
