@@ -389,6 +389,10 @@ fn memory_in_use() -> (usize, usize) {
     (frames::free_count(), heap::stats().1)
 }
 
+/// What a test does with a loaded instance's device: how many frames it
+/// sent, or why it failed.
+type Work = fn(&Nic) -> Result<u64, String>;
+
 /// The short form of [`exercise`] for the leak checks: open, check the
 /// address, send one ARP request and see it counted, poll, stop. (It does
 /// not wait for the reply: QEMU's e1000 holds reception back for a second
@@ -418,10 +422,7 @@ fn exercise_briefly(nic: &Nic) -> Result<u64, String> {
 /// frame and heap byte (the first lets lazily grown kernel structures
 /// reach their size). Leaves it unloaded. Returns how many frames went
 /// out.
-fn load_work_unload_without_leaks(
-    mode: Mode,
-    work: [fn(&Nic) -> Result<u64, String>; 2],
-) -> Result<u64, String> {
+fn load_work_unload_without_leaks(mode: Mode, work: [Work; 2]) -> Result<u64, String> {
     let mut measured = None;
     let mut transmitted = 0;
     for (round, work) in work.into_iter().enumerate() {
