@@ -26,17 +26,24 @@
 //! - No `unsafe`: registers and DMA memory are reached through the checked
 //!   `Mmio` and `DmaBuffer` of `extension-api`.
 //! - Init resets the device (CTRL.RST) before using it and builds its own
-//!   rings: an instance never depends on what a killed one left in the
-//!   device. The device's interrupts stay disabled (IMC) until
-//!   `network-open`, so nothing fires into a half-built instance.
+//!   rings, and init and `network-open` write every register the driver
+//!   relies on (QEMU's model only clears CTRL.RST, it resets nothing): an
+//!   instance never depends on what a killed one left in the device. The
+//!   device's interrupts stay disabled (IMC) until `network-open`, so
+//!   nothing fires into a half-built instance.
+//!
+//! QEMU's model holds reception back for one second after every write of
+//! RCTL (frames wait in QEMU's queue meanwhile), so the first frame after
+//! `network-open` — after a restart too — arrives up to a second late.
 //! - The `interrupt` entry runs in interrupt context, possibly while a
 //!   thread is inside the driver: it only reads ICR (which clears the
 //!   causes and deasserts the line) and records the causes in an atomic.
 //!   It takes no lock and always answers keep-masked = false.
 //! - Each ring's state is behind its own `spin::Mutex`, and the ring's tail
-//!   register (RDT, TDT) is written only under it. Poll takes the receive
-//!   lock with `try_lock` (a concurrent poll is already harvesting);
-//!   transmit retries briefly, yielding, and then answers `no-resources`.
+//!   register (RDT, TDT) is written only under it. No caller spins on a
+//!   lock: poll takes them with `try_lock` (a concurrent poll is already
+//!   harvesting); transmit, open and stop retry briefly, yielding, and then
+//!   answer `no-resources`. The `interrupt` entry takes none.
 //!   Counters are atomics, read without locks.
 //! - The device only ever holds descriptors that point into this
 //!   instance's own DMA buffers, and the rings are (re)programmed only
@@ -81,9 +88,9 @@ const LAST_INTERRUPT_LINE: u8 = 15;
 const RESET_CHECKS: u32 = 50;
 /// Reads of EERD while waiting for one EEPROM word.
 const EEPROM_READ_CHECKS: u32 = 10_000;
-/// Attempts to take the transmit lock (yielding between them) before a
-/// transmit answers `no-resources`.
-const TRANSMIT_LOCK_ATTEMPTS: u32 = 100;
+/// Attempts to take a ring's lock (yielding between them) before a
+/// transmit, open or stop answers `no-resources`.
+const LOCK_ATTEMPTS: u32 = 100;
 /// Receive descriptors handed back between two writes of RDT within one
 /// poll, so that a large budget keeps the device supplied.
 const RECEIVE_TAIL_BATCH: u16 = 16;
@@ -338,6 +345,18 @@ fn request_interrupt(line: u8) -> Option<InterruptHandle> {
     }
 }
 
+/// Takes `lock`, yielding while another thread holds it; `no-resources`
+/// if it stays taken (never spins for long: the holder may be preempted).
+fn lock_yielding<T>(lock: &spin::Mutex<T>) -> Result<spin::MutexGuard<'_, T>, Status> {
+    for _ in 0..LOCK_ATTEMPTS {
+        if let Some(guard) = lock.try_lock() {
+            return Ok(guard);
+        }
+        let _ = kernel::yield_now();
+    }
+    Err(Status::NoResources)
+}
+
 fn frame_length_is_valid(length: usize) -> bool {
     (MIN_FRAME_BYTES..=MAX_FRAME_BYTES).contains(&length)
 }
@@ -414,18 +433,6 @@ impl E1000 {
         self.write(register::TRANSMIT_TAIL, u32::from(transmit.ring.tail()))?;
         self.write(register::TRANSMIT_INTERRUPT_DELAY, 0)?;
         Ok(())
-    }
-
-    /// Takes the transmit lock, yielding while another thread holds it;
-    /// `no-resources` if it stays taken.
-    fn lock_transmit(&self) -> Result<spin::MutexGuard<'_, TransmitState>, Status> {
-        for _ in 0..TRANSMIT_LOCK_ATTEMPTS {
-            if let Some(guard) = self.transmit.try_lock() {
-                return Ok(guard);
-            }
-            let _ = kernel::yield_now();
-        }
-        Err(Status::NoResources)
     }
 
     /// Reclaims the transmit descriptors the device is done with, oldest
@@ -663,8 +670,8 @@ impl kernel::Entries for E1000 {
     fn network_open(&self, device: DeviceHandle) -> Result<(), Status> {
         self.check_device(device)?;
         {
-            let mut receive = self.receive.lock();
-            let mut transmit = self.lock_transmit()?;
+            let mut receive = lock_yielding(&self.receive)?;
+            let mut transmit = lock_yielding(&self.transmit)?;
             self.quiesce()?;
             self.program_receive_ring(&mut receive)?;
             self.program_transmit_ring(&mut transmit)?;
@@ -676,6 +683,10 @@ impl kernel::Entries for E1000 {
             self.write(register::RECEIVE_CONTROL, receive_control::RUNNING)?;
         }
         self.read(register::INTERRUPT_CAUSE_READ)?;
+        self.write(
+            register::INTERRUPT_THROTTLING,
+            interrupt::THROTTLING_INTERVAL,
+        )?;
         self.pending_causes.store(0, Ordering::Release);
         self.is_open.store(true, Ordering::Release);
         self.write(register::INTERRUPT_MASK_SET, interrupt::ENABLED)?;
@@ -691,8 +702,8 @@ impl kernel::Entries for E1000 {
     fn network_stop(&self, device: DeviceHandle) -> Result<(), Status> {
         self.check_device(device)?;
         self.is_open.store(false, Ordering::Release);
-        let _receive = self.receive.lock();
-        let _transmit = self.lock_transmit()?;
+        let _receive = lock_yielding(&self.receive)?;
+        let _transmit = lock_yielding(&self.transmit)?;
         self.quiesce()
     }
 
@@ -702,7 +713,7 @@ impl kernel::Entries for E1000 {
             return Err(Status::Refused);
         }
         self.check_open()?;
-        let mut transmit = self.lock_transmit()?;
+        let mut transmit = lock_yielding(&self.transmit)?;
         if !self.queue_frame(&mut transmit, frame)? {
             return Err(Status::NoResources);
         }
@@ -717,7 +728,7 @@ impl kernel::Entries for E1000 {
     ) -> Result<u16, Status> {
         self.check_device(device)?;
         self.check_open()?;
-        let mut transmit = self.lock_transmit()?;
+        let mut transmit = lock_yielding(&self.transmit)?;
         let mut sent = 0u16;
         for frame in frame_batch::frames(frames, count) {
             let Ok(frame) = frame else { break };

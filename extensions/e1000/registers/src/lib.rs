@@ -53,6 +53,9 @@ pub mod register {
     /// ICR: interrupt cause read; reading it clears every cause and
     /// deasserts the interrupt line.
     pub const INTERRUPT_CAUSE_READ: usize = 0x00c0;
+    /// ITR: interrupt throttling: the least interval between two
+    /// interrupts, in units of 256 ns (0: no throttling).
+    pub const INTERRUPT_THROTTLING: usize = 0x00c4;
     /// IMS: interrupt mask set (a 1 bit enables that cause).
     pub const INTERRUPT_MASK_SET: usize = 0x00d0;
     /// IMC: interrupt mask clear (a 1 bit disables that cause).
@@ -161,6 +164,10 @@ pub mod interrupt {
     pub const RECEIVE_OVERRUN: u32 = 1 << 6;
     /// RXT0: receiver timer: frames were received.
     pub const RECEIVE_TIMER: u32 = 1 << 7;
+    /// ITR value: at least 50 µs between interrupts (195 × 256 ns), so at
+    /// most about 20,000 interrupts a second however fast frames arrive;
+    /// each costs a crossing into the driver and a poll.
+    pub const THROTTLING_INTERVAL: u32 = 195;
     /// Every cause (written to IMC to disable all).
     pub const ALL: u32 = u32::MAX;
     /// The causes the driver enables: receive events and link changes.
@@ -722,6 +729,7 @@ mod tests {
             (STATUS, 0x8),
             (EEPROM_READ, 0x14),
             (INTERRUPT_CAUSE_READ, 0xc0),
+            (INTERRUPT_THROTTLING, 0xc4),
             (INTERRUPT_MASK_SET, 0xd0),
             (INTERRUPT_MASK_CLEAR, 0xd8),
             (RECEIVE_CONTROL, 0x100),
