@@ -2,6 +2,7 @@
 //! `kernel_test!` and runs on the real hardware model (QEMU).
 
 mod arch;
+mod e1000;
 mod extensions;
 mod hostile;
 mod memory;
