@@ -559,7 +559,9 @@ impl NetworkInterface {
                 );
             }
             Some(dhcpv4::Event::Deconfigured) => {
-                log::info!("net: {}: DHCP lease lost", self.name);
+                if self.address.is_some() {
+                    log::info!("net: {}: DHCP lease lost", self.name);
+                }
                 self.interface
                     .update_ip_addrs(|addresses| addresses.clear());
                 self.interface.routes_mut().remove_default_ipv4_route();
@@ -688,6 +690,35 @@ fn choose_interface(stack: &NetworkStack, name: Option<&str>) -> Result<usize, S
             .iter()
             .position(|interface| interface.address.is_some() && interface.driver.is_some())
             .ok_or(Status::NotRunning),
+    }
+}
+
+/// Waits up to `milliseconds` for interface `name` (or any) to hold a
+/// DHCP lease, while one with a driver is still asking for it (or while
+/// drivers may still be loading, in the first seconds after boot).
+/// Returns whether one holds a lease.
+pub fn wait_for_lease(name: Option<&str>, milliseconds: u64) -> bool {
+    let deadline = crate::time::uptime_us() + milliseconds * 1000;
+    loop {
+        let (configured, waiting) = {
+            let guard = STACK.lock();
+            let Some(stack) = guard.as_ref() else {
+                return false;
+            };
+            let waiting = stack.interfaces.iter().any(|interface| {
+                interface.address.is_none()
+                    && interface.driver.is_some()
+                    && name.is_none_or(|name| interface.name == name)
+            });
+            (choose_interface(stack, name).is_ok(), waiting)
+        };
+        let booting = crate::time::uptime_us() < 3_000_000;
+        if configured || !(waiting || booting) || crate::time::uptime_us() >= deadline {
+            return configured;
+        }
+        if crate::sched::sleep_ms(10).is_err() {
+            return configured;
+        }
     }
 }
 

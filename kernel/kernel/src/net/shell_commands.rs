@@ -53,6 +53,8 @@ pub fn ifconfig(arguments: &[&str]) {
         println!("usage: ifconfig");
         return;
     }
+    // Right after boot the leases are usually on their way.
+    super::wait_for_lease(None, 3000);
     let interfaces = super::interfaces();
     if interfaces.is_empty() {
         println!("no network interfaces (no network driver has registered a device)");
@@ -144,6 +146,7 @@ pub fn ping(arguments: &[&str]) {
             return;
         }
     };
+    super::wait_for_lease(interface, 5000);
     let identifier = (crate::time::uptime_us() & 0xffff) as u16;
     let socket = match EchoSocket::open(interface, identifier) {
         Ok(socket) => socket,
@@ -286,6 +289,7 @@ pub fn transfer(
     send_bytes: u64,
     receive_bytes: Option<u64>,
 ) -> Result<TransferReport, TransferError> {
+    super::wait_for_lease(interface, 5000);
     let id = super::connect(interface, (host, port)).map_err(|_| TransferError::NoRoute)?;
     let result = run_transfer(id, send_bytes, receive_bytes);
     super::close(id);

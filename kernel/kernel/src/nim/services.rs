@@ -735,6 +735,15 @@ impl wrappers::Services for ServiceCall {
         }
         interrupt_lines::register(line, self.slot, self.generation, pci_line)
             .map_err(|_| Status::Refused)?;
+        // The instance's PCI functions on this line may interrupt now.
+        for (index, owner) in PCI_CLAIMS.lock().iter() {
+            if *owner == self.slot
+                && let Some(function) = crate::pci::devices().get(*index)
+                && function.interrupt_line == line
+            {
+                crate::pci::set_interrupt_disabled(function.address, false);
+            }
+        }
         let handle = track(self.slot, TrackedObject::Interrupt { line })?;
         Ok(InterruptHandle(handle.to_bits()))
     }
@@ -843,8 +852,8 @@ impl wrappers::Services for ServiceCall {
                 index: position,
             },
         )?;
-        // A previous driver's release left the function's INTx disabled.
-        crate::pci::set_interrupt_disabled(function.address, false);
+        // INTx stays disabled (as a previous driver's release left it)
+        // until the driver registers the function's line, after its reset.
         Ok(ClaimPciDeviceReply {
             handle: PciDeviceHandle(handle.to_bits()),
             interrupt_line: function.interrupt_line,
@@ -1163,10 +1172,16 @@ pub fn on_device_interrupt(line: u8) -> bool {
             // acknowledges.
             Ok(true) => interrupt_lines::set_wants_masked(line, slot, true),
             Ok(false) => {}
-            // The handler failed (or its instance is going away): a level
-            // line would fire again at once, so it stays masked until
-            // recovery has silenced the device and released the line.
-            Err(_) => interrupt_lines::set_wants_masked(line, slot, true),
+            // The handler failed: a level line would fire again at once,
+            // so it stays masked until recovery has silenced the device and
+            // released the line.
+            Err(extension_abi::CallError::ExtensionFailed) => {
+                interrupt_lines::set_wants_masked(line, slot, true)
+            }
+            // The instance is still loading (or going away): its device is
+            // not asserting the line yet (INTx is enabled only when it
+            // registers the line); another device on the line may be.
+            Err(_) => {}
         }
         crate::net::on_driver_interrupt(slot);
     }
