@@ -6,6 +6,7 @@ mod extensions;
 mod hostile;
 mod memory;
 mod nim;
+mod pcnet;
 mod sched;
 mod system;
 mod watchdog;
