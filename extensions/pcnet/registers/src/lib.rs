@@ -413,7 +413,7 @@ impl InitializationBlock {
     pub fn encode(&self) -> Option<[u32; INITIALIZATION_BLOCK_WORDS]> {
         let receive = ring_length_code(self.receive_ring_length)?;
         let transmit = ring_length_code(self.transmit_ring_length)?;
-        let aligned = |address: u32| address as usize % descriptor::BYTES == 0;
+        let aligned = |address: u32| (address as usize).is_multiple_of(descriptor::BYTES);
         if !aligned(self.receive_ring) || !aligned(self.transmit_ring) {
             return None;
         }

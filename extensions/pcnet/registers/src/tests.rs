@@ -352,7 +352,7 @@ fn the_transmit_ring_matches_a_model_across_counter_wrap_around() {
             state ^= state << 13;
             state ^= state >> 7;
             state ^= state << 17;
-            if state % 3 != 0 {
+            if !state.is_multiple_of(3) {
                 if model.len() < length {
                     assert_eq!(ring.next_free(), Some(next));
                     model.push_back(next);

@@ -382,7 +382,8 @@ fn exchange_arp_every_way(nic: &Nic) -> Result<Exchange, String> {
         .statistics()
         .map_err(|e| format!("network-statistics: {e:?}"))?;
     ensure!(before.link_up, "{DEVICE} says its link is down");
-    let interrupts_before = crate::interrupts::IRQ_COUNTS[usize::from(line)].load(Ordering::Relaxed);
+    let interrupts_before =
+        crate::interrupts::IRQ_COUNTS[usize::from(line)].load(Ordering::Relaxed);
     nic.drain();
 
     // One frame each way, delivered one per crossing.
@@ -442,8 +443,8 @@ fn exchange_arp_every_way(nic: &Nic) -> Result<Exchange, String> {
         "{} errors counted",
         after.errors - before.errors
     );
-    let interrupts =
-        crate::interrupts::IRQ_COUNTS[usize::from(line)].load(Ordering::Relaxed) - interrupts_before;
+    let interrupts = crate::interrupts::IRQ_COUNTS[usize::from(line)].load(Ordering::Relaxed)
+        - interrupts_before;
     ensure!(
         interrupts > 0,
         "line {line} never fired while frames came and went"
@@ -451,7 +452,11 @@ fn exchange_arp_every_way(nic: &Nic) -> Result<Exchange, String> {
     nic.stop()?;
     // Alone on its line, the driver has acknowledged every interrupt it
     // deferred: the line is unmasked.
-    let alone = nim::interrupt_lines::handlers(line).iter().flatten().count() == 1;
+    let alone = nim::interrupt_lines::handlers(line)
+        .iter()
+        .flatten()
+        .count()
+        == 1;
     ensure!(
         !alone || !line_masked(line),
         "line {line} is left masked after the last poll and stop"
