@@ -466,6 +466,27 @@ impl Pcnet {
         }
     }
 
+    /// Hands up to `budget` received frames to the kernel, in batches of
+    /// what fits one `deliver-packets` (delivered one by one unless
+    /// `batched`).
+    fn deliver_received(&self, budget: usize, batched: bool) -> Result<NetworkPollReply, Status> {
+        let mut harvested = 0usize;
+        let mut delivered = 0u16;
+        let mut buffer = [0u8; DELIVERY_BATCH_BYTES];
+        let more = loop {
+            let mut writer = FrameBatchWriter::new(&mut buffer);
+            let waiting = self.with_hardware(|hardware| {
+                hardware.harvest(budget - harvested, &mut writer, &self.counters)
+            })?;
+            harvested += usize::from(writer.count());
+            delivered += self.deliver(&writer, batched);
+            if !waiting || harvested >= budget || writer.is_empty() {
+                break waiting;
+            }
+        };
+        Ok(NetworkPollReply { delivered, more })
+    }
+
     /// Hands a batch of frames to the kernel; answers how many it took.
     fn deliver(&self, batch: &FrameBatchWriter<'_>, batched: bool) -> u16 {
         if batch.is_empty() {
@@ -613,7 +634,9 @@ impl kernel::Entries for Pcnet {
             // Before IENA: an interrupt from now on is deferred.
             self.interrupts_enabled
                 .store(hardware.has_interrupt_line, Ordering::Release);
-            hardware.start()
+            hardware.start().inspect_err(|_| {
+                self.interrupts_enabled.store(false, Ordering::Release);
+            })
         })?;
         // The line may have been left masked by an interrupt that came in
         // while this instance was still starting (the kernel masks a line
@@ -716,25 +739,22 @@ impl kernel::Entries for Pcnet {
         if deferred {
             self.with_hardware(|hardware| hardware.clear_interrupt_causes(&self.counters))?;
         }
-        let mut harvested = 0usize;
-        let mut delivered = 0u16;
-        let mut buffer = [0u8; DELIVERY_BATCH_BYTES];
-        let more = loop {
-            let mut writer = FrameBatchWriter::new(&mut buffer);
-            let waiting = self.with_hardware(|hardware| {
-                hardware.harvest(usize::from(budget) - harvested, &mut writer, &self.counters)
-            })?;
-            harvested += usize::from(writer.count());
-            delivered += self.deliver(&writer, batch);
-            if !waiting || harvested >= usize::from(budget) || writer.is_empty() {
-                break waiting;
+        let ready = self.with_hardware(|hardware| {
+            hardware.reclaim_transmitted(&self.counters)?;
+            Ok(hardware.next_received()? != Received::OwnedByDevice)
+        })?;
+        let reply = if ready && budget > 0 {
+            self.deliver_received(usize::from(budget), batch)?
+        } else {
+            NetworkPollReply {
+                delivered: 0,
+                more: ready,
             }
         };
-        self.with_hardware(|hardware| hardware.reclaim_transmitted(&self.counters))?;
         if deferred {
             self.acknowledge_pending_interrupt()?;
         }
-        Ok(NetworkPollReply { delivered, more })
+        Ok(reply)
     }
 }
 

@@ -50,6 +50,15 @@ const REPLY_TIMEOUT_MS: u64 = 2_000;
 const RECOVERY_TIMEOUT_MS: u64 = 5_000;
 /// Frames per `network-poll`.
 const POLL_BUDGET: u16 = 16;
+/// ARP requests in the burst (one `network-transmit-batch`): more than a
+/// poll's budget, fewer than the driver's 32 receive descriptors.
+const BURST: usize = 24;
+/// ARP requests offered in one batch to a transmit ring of 32.
+const OVERFLOW: usize = 40;
+/// The driver's transmit and receive descriptors.
+const RING_LENGTH: usize = 32;
+/// Polls of an idle device timed for the cost of one.
+const IDLE_POLLS: u64 = 200;
 
 fn generation(slot: Slot) -> u32 {
     SLOTS[slot].generation.load(Ordering::Acquire)
@@ -330,6 +339,50 @@ fn arp_reply_sender(frame: &[u8], station: [u8; 6], sender: [u8; 4]) -> Option<[
     reply.then(|| frame[22..28].try_into().unwrap_or([0; 6]))
 }
 
+/// Offers [`OVERFLOW`] ARP requests in one `network-transmit-batch`: the
+/// driver takes what its 32 transmit descriptors hold (the controller may
+/// finish a few meanwhile, freeing descriptors), answers how many, and the
+/// replies come back (up to the 32 receive descriptors; the rest are
+/// missed frames, which count as errors). Answers how many were taken.
+fn transmit_ring_overflow(nic: &Nic, station: [u8; 6]) -> Result<u16, String> {
+    let request = arp_request(station, GATEWAY);
+    let mut buffer = [0u8; 4096];
+    let mut batch = FrameBatchWriter::new(&mut buffer);
+    for _ in 0..OVERFLOW {
+        ensure!(
+            batch.push(&request),
+            "{OVERFLOW} requests do not fit a batch"
+        );
+    }
+    nic.drain();
+    let taken = nic
+        .transmit_batch(batch.count(), batch.bytes())
+        .map_err(|e| format!("network-transmit-batch of {OVERFLOW}: {e:?}"))?;
+    ensure!(
+        (RING_LENGTH..=OVERFLOW).contains(&usize::from(taken)),
+        "network-transmit-batch took {taken} of {OVERFLOW} frames with {RING_LENGTH} descriptors free"
+    );
+    let deadline = time::ticks() + time::ms_to_ticks(REPLY_TIMEOUT_MS);
+    let gateway = gateway_station_address(GATEWAY);
+    let mut replies = 0usize;
+    while replies < RING_LENGTH {
+        let (_, more) = nic.poll(true)?;
+        while let Some(frame) = nic.device.take_received_frame() {
+            if arp_reply_sender(&frame, station, GATEWAY) == Some(gateway) {
+                replies += 1;
+            }
+        }
+        ensure!(
+            time::ticks() < deadline,
+            "{replies} ARP replies to {taken} requests within {REPLY_TIMEOUT_MS} ms"
+        );
+        if !more {
+            sleep_ms(1)?;
+        }
+    }
+    Ok(taken)
+}
+
 /// What one run of [`exchange_arp_every_way`] measured.
 struct Exchange {
     /// Microseconds from the transmit to the reply in the kernel's queue,
@@ -337,14 +390,79 @@ struct Exchange {
     single_us: u64,
     batched_us: u64,
     transmit_batch_us: u64,
+    /// The burst: microseconds until every reply was queued, and polls.
+    burst_us: u64,
+    burst_polls: u32,
+    /// Frames a batch of [`OVERFLOW`] got onto the transmit ring.
+    overflow_taken: u16,
+    /// Nanoseconds per `network-poll` with nothing to do, and per null
+    /// call into the same instance.
+    idle_poll_ns: u64,
+    null_ns: u64,
     interrupts: u64,
+}
+
+/// Sends [`BURST`] ARP requests for the gateway in one
+/// `network-transmit-batch` and polls until every reply is queued; no
+/// poll may deliver more than its budget, so it takes two polls at least.
+/// Answers the microseconds and the polls it took.
+fn arp_burst(nic: &Nic, station: [u8; 6]) -> Result<(u64, u32), String> {
+    let request = arp_request(station, GATEWAY);
+    let mut buffer = [0u8; 4096];
+    let mut batch = FrameBatchWriter::new(&mut buffer);
+    for _ in 0..BURST {
+        ensure!(batch.push(&request), "{BURST} requests do not fit a batch");
+    }
+    nic.drain();
+    let started = time::uptime_us();
+    let sent = nic
+        .transmit_batch(batch.count(), batch.bytes())
+        .map_err(|e| format!("network-transmit-batch of {BURST}: {e:?}"))?;
+    ensure!(
+        usize::from(sent) == BURST,
+        "network-transmit-batch took {sent} of {BURST} frames (32 transmit descriptors are free)"
+    );
+    let deadline = time::ticks() + time::ms_to_ticks(REPLY_TIMEOUT_MS);
+    let gateway = gateway_station_address(GATEWAY);
+    let (mut replies, mut polls) = (0usize, 0u32);
+    loop {
+        let (delivered, more) = nic.poll(true)?;
+        polls += 1;
+        ensure!(
+            delivered <= POLL_BUDGET,
+            "one poll with budget {POLL_BUDGET} delivered {delivered} frames"
+        );
+        while let Some(frame) = nic.device.take_received_frame() {
+            if arp_reply_sender(&frame, station, GATEWAY) == Some(gateway) {
+                replies += 1;
+            }
+        }
+        if replies >= BURST {
+            break;
+        }
+        ensure!(
+            time::ticks() < deadline,
+            "{replies} of {BURST} ARP replies within {REPLY_TIMEOUT_MS} ms ({polls} polls)"
+        );
+        if !more {
+            sleep_ms(1)?;
+        }
+    }
+    ensure!(replies == BURST, "{replies} replies to {BURST} requests");
+    ensure!(
+        polls >= 2,
+        "{BURST} frames came through one poll of budget {POLL_BUDGET}"
+    );
+    Ok((time::uptime_us() - started, polls))
 }
 
 /// The whole story on a fresh instance: refusals before open, open, the
 /// station address and the link, then ARP for the gateway (one
 /// `network-transmit`, frames delivered one by one), again (delivered in
 /// batches), and for the gateway and the DNS address in one
-/// `network-transmit-batch`; the statistics moved and counted no error;
+/// `network-transmit-batch`, then a burst of requests larger than a
+/// poll's budget; the statistics moved and counted no error; an idle poll
+/// is timed; a batch larger than the transmit ring is taken in part;
 /// the interrupt line fired and is unmasked again; stop.
 fn exchange_arp_every_way(nic: &Nic) -> Result<Exchange, String> {
     let line = interrupt_line()?;
@@ -408,33 +526,46 @@ fn exchange_arp_every_way(nic: &Nic) -> Result<Exchange, String> {
     ensure!(sent == 2, "network-transmit-batch took {sent} of 2 frames");
     let (_, _, transmit_batch_us) =
         nic.await_arp_replies(address, &[GATEWAY, NAME_SERVER], true)?;
+    let (burst_us, burst_polls) = arp_burst(nic, address)?;
     // One more poll reclaims whatever was sent last.
     nic.poll(true)?;
+    nic.drain();
+    let started = time::uptime_us();
+    for _ in 0..IDLE_POLLS {
+        nic.poll(true)?;
+    }
+    let idle_poll_ns = (time::uptime_us() - started) * 1000 / IDLE_POLLS;
+    let started = time::uptime_us();
+    for _ in 0..IDLE_POLLS {
+        let _ = nim::call(nic.slot, extension_abi::operation::NULL, &[], &mut []);
+    }
+    let null_ns = (time::uptime_us() - started) * 1000 / IDLE_POLLS;
 
     let after = nic
         .statistics()
         .map_err(|e| format!("network-statistics: {e:?}"))?;
+    let exchanged = 4 + BURST as u64;
     ensure!(
-        after.sent_packets >= before.sent_packets + 4,
-        "sent packets went from {} to {} after 4 frames",
+        after.sent_packets == before.sent_packets + exchanged,
+        "sent packets went from {} to {} after {exchanged} frames",
         before.sent_packets,
         after.sent_packets
     );
     ensure!(
-        after.sent_bytes >= before.sent_bytes + 4 * 60,
-        "sent bytes went from {} to {} after 4 padded frames",
+        after.sent_bytes == before.sent_bytes + exchanged * 60,
+        "sent bytes went from {} to {} after {exchanged} frames padded to 60 bytes",
         before.sent_bytes,
         after.sent_bytes
     );
     ensure!(
-        after.received_packets >= before.received_packets + 4,
-        "received packets went from {} to {} after 4 replies",
+        after.received_packets >= before.received_packets + exchanged,
+        "received packets went from {} to {} after {exchanged} replies",
         before.received_packets,
         after.received_packets
     );
     ensure!(
-        after.received_bytes >= before.received_bytes + 4 * 60,
-        "received bytes went from {} to {} after 4 replies",
+        after.received_bytes >= before.received_bytes + exchanged * 60,
+        "received bytes went from {} to {} after {exchanged} replies",
         before.received_bytes,
         after.received_bytes
     );
@@ -443,6 +574,7 @@ fn exchange_arp_every_way(nic: &Nic) -> Result<Exchange, String> {
         "{} errors counted",
         after.errors - before.errors
     );
+    let overflow_taken = transmit_ring_overflow(nic, address)?;
     let interrupts = crate::interrupts::IRQ_COUNTS[usize::from(line)].load(Ordering::Relaxed)
         - interrupts_before;
     ensure!(
@@ -470,6 +602,11 @@ fn exchange_arp_every_way(nic: &Nic) -> Result<Exchange, String> {
         single_us,
         batched_us,
         transmit_batch_us,
+        burst_us,
+        burst_polls,
+        overflow_taken,
+        idle_poll_ns,
+        null_ns,
         interrupts,
     })
 }
@@ -525,11 +662,16 @@ fn exchange_and_unload_without_leaks(mode: Mode) -> Result<(), String> {
         baseline = Some(used);
         if round == rounds - 1 {
             crate::println!(
-                "ktest: pcnet {}: ARP replies in the kernel's queue {} us after network-transmit (delivered singly), {} us (batched), {} us (2 requests in one network-transmit-batch); {} interrupts",
+                "ktest: pcnet {}: ARP replies in the kernel's queue {} us after network-transmit (delivered singly), {} us (batched), {} us (2 requests in one network-transmit-batch); {BURST} requests and replies in {} us ({} polls); a batch of {OVERFLOW} took {}; an idle network-poll {} ns (a null call {} ns); {} interrupts",
                 mode.name(),
                 exchange.single_us,
                 exchange.batched_us,
                 exchange.transmit_batch_us,
+                exchange.burst_us,
+                exchange.burst_polls,
+                exchange.overflow_taken,
+                exchange.idle_poll_ns,
+                exchange.null_ns,
                 exchange.interrupts
             );
         }
