@@ -564,13 +564,15 @@ impl Extension for Pcnet {
             running: false,
             needs_initialization: true,
         };
+        // The controller addresses 32 bits: the whole buffer must lie below
+        // 4 GiB.
         hardware.device_address(layout.total_bytes() - 1)?;
         let counters = Counters::default();
         hardware.initialize(&counters)?;
         let link_up = hardware.link_is_up()?;
-        // A line the kernel can route (a PCI line is 0 to 15; 255 is none);
-        // without one the controller is only polled.
-        let interrupt = if line < 16 {
+        // A line the kernel can route (1 to 15; 255, or 0, the timer's,
+        // means none): without one the controller is only polled.
+        let interrupt = if (1..16).contains(&line) {
             Some(kernel::request_interrupt(line)?)
         } else {
             None
