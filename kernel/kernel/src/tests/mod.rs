@@ -8,6 +8,7 @@ mod hostile;
 mod memory;
 mod net;
 mod nim;
+mod pcnet;
 mod sched;
 mod system;
 mod watchdog;
