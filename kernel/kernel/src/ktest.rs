@@ -87,9 +87,9 @@ pub struct TestOptions<'a> {
 /// Runs the tests and exits QEMU.
 pub fn run(options: TestOptions<'_>) -> ! {
     crate::sched::rename_current("ktest");
-    // Tests drive network cards directly and count heap bytes: the network
-    // thread stays parked unless a test lifts this (`net::ResumeGuard`).
-    let _network_paused = crate::net::PauseGuard::new();
+    // The network thread started paused (`net::init`): tests drive network
+    // cards directly and count heap bytes; network tests lift the pause
+    // with `net::ResumeGuard`.
     let tests: Vec<_> = all_tests()
         .into_iter()
         .filter(|test| {

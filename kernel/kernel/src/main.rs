@@ -136,7 +136,7 @@ extern "C" fn kernel_entry(start_info_address: u64) -> ! {
     let _ = arch::nmi_watchdog::init();
     let pci_functions = pci::init();
     log::info!("PCI: {pci_functions} functions");
-    net::init();
+    net::init(command_line.run_tests);
     nim::init(command_line.autoload_extensions);
     if let Some(name) = command_line.benchmark {
         bench::run(name, command_line.benchmark_iterations);

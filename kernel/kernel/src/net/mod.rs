@@ -55,6 +55,10 @@ static BATCHING: AtomicBool = AtomicBool::new(true);
 static PAUSES: AtomicUsize = AtomicUsize::new(0);
 /// Is the thread parked at a safe point while paused?
 static PARKED: AtomicBool = AtomicBool::new(false);
+/// Where the thread waits while paused (blocked, not sleeping: a sleeping
+/// thread would come and go in the timer queue and move heap counts that
+/// tests compare).
+static PAUSE_QUEUE: crate::sched::sync::WaitQueue = crate::sched::sync::WaitQueue::new();
 
 /// Counters of the data path, for `ifconfig` and `bench net`.
 pub struct NetworkCounters {
@@ -146,8 +150,13 @@ fn now() -> Instant {
     Instant::from_micros(crate::time::uptime_us() as i64)
 }
 
-/// Starts the network thread (once).
-pub fn init() {
+/// Starts the network thread (once); with `paused`, it starts under a
+/// pause that only a [`ResumeGuard`] lifts (in-kernel test boots: the tests
+/// drive network cards directly and count heap bytes).
+pub fn init(paused: bool) {
+    if paused {
+        PAUSES.fetch_add(1, Ordering::AcqRel);
+    }
     {
         let mut stack = STACK.lock();
         if stack.is_some() {
@@ -170,7 +179,8 @@ pub fn init() {
 /// Wakes the network thread (new work: an interrupt, data to send).
 pub fn wake_thread() {
     let id = THREAD.load(Ordering::Acquire);
-    if id != 0 {
+    // A paused thread waits in PAUSE_QUEUE; only the pause's end wakes it.
+    if id != 0 && PAUSES.load(Ordering::Acquire) == 0 {
         crate::sched::wake(id - 1);
     }
 }
@@ -209,7 +219,7 @@ impl PauseGuard {
 impl Drop for PauseGuard {
     fn drop(&mut self) {
         PAUSES.fetch_sub(1, Ordering::AcqRel);
-        wake_thread();
+        PAUSE_QUEUE.wake_all();
     }
 }
 
@@ -225,7 +235,7 @@ impl ResumeGuard {
                 pauses.checked_sub(1)
             })
             .is_ok();
-        wake_thread();
+        PAUSE_QUEUE.wake_all();
         ResumeGuard(lifted)
     }
 }
@@ -240,7 +250,11 @@ impl Drop for ResumeGuard {
 }
 
 fn wait_until_parked() {
-    wake_thread();
+    // Out of its sleep, so that it sees the pause now.
+    let id = THREAD.load(Ordering::Acquire);
+    if id != 0 && !PARKED.load(Ordering::Acquire) {
+        crate::sched::wake(id - 1);
+    }
     for _ in 0..1000 {
         if PARKED.load(Ordering::Acquire) || THREAD.load(Ordering::Acquire) == 0 {
             break;
@@ -261,7 +275,7 @@ fn network_thread() -> i32 {
         COUNTERS.rounds.fetch_add(1, Ordering::Relaxed);
         if PAUSES.load(Ordering::Acquire) > 0 {
             PARKED.store(true, Ordering::Release);
-            let _ = crate::sched::sleep_ms(5);
+            let _ = PAUSE_QUEUE.wait_until(|| PAUSES.load(Ordering::Acquire) == 0);
             continue;
         }
         PARKED.store(false, Ordering::Release);
@@ -394,7 +408,9 @@ impl NetworkStack {
             ]);
         let mut queues = frames::FrameQueues::default();
         let interface = Interface::new(config, &mut queues, now());
-        let mut sockets = SocketSet::new(Vec::new());
+        // Room for the DHCP socket, listeners' backlogs and connections, so
+        // that opening sockets does not grow the set's storage.
+        let mut sockets = SocketSet::new(Vec::with_capacity(64));
         let dhcp = sockets.add(dhcpv4::Socket::new());
         log::info!(
             "net: {name}: interface up, MAC {mac}, asking for a DHCP lease (driver generation {})",
@@ -718,6 +734,27 @@ pub fn wait_for_lease(name: Option<&str>, milliseconds: u64) -> bool {
         }
         if crate::sched::sleep_ms(10).is_err() {
             return configured;
+        }
+    }
+}
+
+/// Waits up to `milliseconds` until no interface with a driver is still
+/// asking for its first lease (for `ifconfig` right after boot).
+pub fn wait_for_all_leases(milliseconds: u64) {
+    let deadline = crate::time::uptime_us() + milliseconds * 1000;
+    while crate::time::uptime_us() < deadline {
+        let waiting = {
+            let guard = STACK.lock();
+            guard.as_ref().is_some_and(|stack| {
+                stack.interfaces.iter().any(|interface| {
+                    interface.address.is_none()
+                        && interface.driver.is_some()
+                        && interface.leases == 0
+                })
+            })
+        };
+        if !waiting || crate::sched::sleep_ms(10).is_err() {
+            return;
         }
     }
 }

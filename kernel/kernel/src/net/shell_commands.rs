@@ -55,6 +55,7 @@ pub fn ifconfig(arguments: &[&str]) {
     }
     // Right after boot the leases are usually on their way.
     super::wait_for_lease(None, 3000);
+    super::wait_for_all_leases(3000);
     let interfaces = super::interfaces();
     if interfaces.is_empty() {
         println!("no network interfaces (no network driver has registered a device)");

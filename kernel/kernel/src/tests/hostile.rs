@@ -1052,229 +1052,236 @@ fn out_of_range_offsets() -> Result<(), String> {
 kernel_test!(a_declined_request_is_answered_without_a_fault { declined_requests() });
 
 fn declined_requests() -> Result<(), String> {
-    group("declined requests", |h, tally| {
-        let handles = h.acquire()?;
-        let crashtest = crashtest_handles()?;
-        ensure!(!crashtest.is_empty(), "crashtest holds nothing");
-        let objects = objects_of(h.slot);
-        let mut declined = |name: &str,
-                            handle: u64,
-                            values: &[(&str, Fill<'_>)],
-                            status: Status|
-         -> Result<(), String> {
-            let info = service_named(name)?;
-            let message = request(name, handle, values)?;
-            expect(
-                h,
-                tally,
-                Outcome::Answer(status),
-                || format!("{name} {values:?} (handle {handle:#x})"),
-                |h| h.send(info.number, &message).map(|(status, _)| status),
-            )?;
-            ensure!(
-                objects_of(h.slot) == objects,
-                "{name} {values:?}: hostile now holds {} objects, not {objects}",
-                objects_of(h.slot)
-            );
-            Ok(())
-        };
-        let n = Fill::Number;
-        // Ports the kernel keeps: the first and last of each range, and a
-        // range over each; ports another extension (crashtest: 0x510) or
-        // hostile itself holds; empty and wrapping ranges.
-        for &(first, count) in &services::KERNEL_PORTS {
-            let last = u64::from(first) + u64::from(count) - 1;
-            declined(
-                "request-io-ports",
-                0,
-                &[("first", n(u64::from(first))), ("count", n(1))],
-                Status::Refused,
-            )?;
-            declined(
-                "request-io-ports",
-                0,
-                &[("first", n(last)), ("count", n(1))],
-                Status::Refused,
-            )?;
-            declined(
-                "request-io-ports",
-                0,
-                &[("first", n(u64::from(first) - 1)), ("count", n(2))],
-                Status::Refused,
-            )?;
-        }
-        for (first, count) in [
-            (0x510, 1),
-            (u64::from(ACQUIRED_PORT), 1),
-            (0x100, 0),
-            (0xffff, 2),
-            (0, 0xffff),
-        ] {
-            declined(
-                "request-io-ports",
-                0,
-                &[("first", n(first)), ("count", n(count))],
-                Status::Refused,
-            )?;
-        }
-        // Lines the kernel keeps, lines that do not exist, lines held.
-        for &line in &services::KERNEL_LINES {
-            declined(
-                "request-interrupt",
-                0,
-                &[("line", n(u64::from(line)))],
-                Status::Refused,
-            )?;
-        }
-        for line in [16, 255, 5, u64::from(ACQUIRED_LINE)] {
-            declined(
-                "request-interrupt",
-                0,
-                &[("line", n(line))],
-                Status::Refused,
-            )?;
-        }
-        // Memory: no pages, too many.
-        for pages in [0, 1025, u64::MAX] {
-            declined("grant-memory", 0, &[("pages", n(pages))], Status::Refused)?;
-        }
-        for bytes in [0, 256 * 1024 + 1, u64::MAX] {
-            declined("allocate-dma", 0, &[("bytes", n(bytes))], Status::Refused)?;
-        }
-        for milliseconds in [0, 3_600_001, u64::MAX] {
-            declined(
-                "start-timer",
-                0,
-                &[("milliseconds", n(milliseconds))],
-                Status::Refused,
-            )?;
-        }
-        // Device names: invalid, taken (its own, crashtest's, the console's).
-        let taken = crate::devices::list()
-            .first()
-            .map(|device| device.name.clone())
-            .ok_or("no devices")?;
-        for name in [
-            "",
-            "bad name",
-            "UPPER",
-            "dots.not.allowed",
-            "hostile0",
-            "crashtest0",
-            taken.as_str(),
-        ] {
-            declined(
-                "register-device",
-                0,
-                &[("class", n(1)), ("name", Fill::Bytes(name.as_bytes()))],
-                Status::Refused,
-            )?;
-        }
-        // PCI: no such function, the VGA while held, every bridge.
-        for (vendor, device, index) in [(0xffff, 0xffff, 0), (VGA.0, VGA.1, 1), (VGA.0, VGA.1, 0)]
-            .map(|(v, d, i)| (u64::from(v), u64::from(d), i))
-        {
-            declined(
-                "claim-pci-device",
-                0,
-                &[
-                    ("vendor", n(vendor)),
-                    ("device", n(device)),
-                    ("index", n(index)),
-                ],
-                Status::Refused,
-            )?;
-        }
-        let bridges: Vec<(u16, u16)> = crate::pci::devices()
-            .iter()
-            .filter(|function| function.class == 0x06)
-            .map(|function| (function.vendor_id, function.device_id))
-            .collect();
-        ensure!(!bridges.is_empty(), "no PCI bridge on this machine");
-        for (vendor, device) in &bridges {
-            declined(
-                "claim-pci-device",
-                0,
-                &[
-                    ("vendor", n(u64::from(*vendor))),
-                    ("device", n(u64::from(*device))),
-                ],
-                Status::Refused,
-            )?;
-        }
-        // Configuration writes to the BARs and the ROM register, every
-        // aligned offset and width.
-        let pci = handles.of("pci-device")?;
-        let mut protected = 0;
-        for offset in 0x10u64..0x34 {
-            for width in [1u64, 2, 4] {
-                let touches =
-                    extension_abi::validate::config_write_is_protected(offset as u8, width as u8);
-                if offset % width == 0 && touches {
-                    protected += 1;
-                    declined(
-                        "write-pci-config",
-                        pci,
-                        &[
-                            ("offset", n(offset)),
-                            ("width", n(width)),
-                            ("value", n(0xffff_ffff)),
-                        ],
-                        Status::Refused,
-                    )?;
-                }
+    // A first pass, checked but not counted for leaks: the first refusal
+    // of each kind grows kernel tables once (the same pass again leaks
+    // nothing, which the measured pass shows).
+    let mut first_pass = Tally::default();
+    declined_requests_pass(Hostile::up()?, &mut first_pass)?;
+    group("declined requests", declined_requests_pass)
+}
+
+fn declined_requests_pass(h: Hostile, tally: &mut Tally) -> Result<(), String> {
+    let handles = h.acquire()?;
+    let crashtest = crashtest_handles()?;
+    ensure!(!crashtest.is_empty(), "crashtest holds nothing");
+    let objects = objects_of(h.slot);
+    let mut declined = |name: &str,
+                        handle: u64,
+                        values: &[(&str, Fill<'_>)],
+                        status: Status|
+     -> Result<(), String> {
+        let info = service_named(name)?;
+        let message = request(name, handle, values)?;
+        expect(
+            h,
+            tally,
+            Outcome::Answer(status),
+            || format!("{name} {values:?} (handle {handle:#x})"),
+            |h| h.send(info.number, &message).map(|(status, _)| status),
+        )?;
+        ensure!(
+            objects_of(h.slot) == objects,
+            "{name} {values:?}: hostile now holds {} objects, not {objects}",
+            objects_of(h.slot)
+        );
+        Ok(())
+    };
+    let n = Fill::Number;
+    // Ports the kernel keeps: the first and last of each range, and a
+    // range over each; ports another extension (crashtest: 0x510) or
+    // hostile itself holds; empty and wrapping ranges.
+    for &(first, count) in &services::KERNEL_PORTS {
+        let last = u64::from(first) + u64::from(count) - 1;
+        declined(
+            "request-io-ports",
+            0,
+            &[("first", n(u64::from(first))), ("count", n(1))],
+            Status::Refused,
+        )?;
+        declined(
+            "request-io-ports",
+            0,
+            &[("first", n(last)), ("count", n(1))],
+            Status::Refused,
+        )?;
+        declined(
+            "request-io-ports",
+            0,
+            &[("first", n(u64::from(first) - 1)), ("count", n(2))],
+            Status::Refused,
+        )?;
+    }
+    for (first, count) in [
+        (0x510, 1),
+        (u64::from(ACQUIRED_PORT), 1),
+        (0x100, 0),
+        (0xffff, 2),
+        (0, 0xffff),
+    ] {
+        declined(
+            "request-io-ports",
+            0,
+            &[("first", n(first)), ("count", n(count))],
+            Status::Refused,
+        )?;
+    }
+    // Lines the kernel keeps, lines that do not exist, lines held.
+    for &line in &services::KERNEL_LINES {
+        declined(
+            "request-interrupt",
+            0,
+            &[("line", n(u64::from(line)))],
+            Status::Refused,
+        )?;
+    }
+    for line in [16, 255, 5, u64::from(ACQUIRED_LINE)] {
+        declined(
+            "request-interrupt",
+            0,
+            &[("line", n(line))],
+            Status::Refused,
+        )?;
+    }
+    // Memory: no pages, too many.
+    for pages in [0, 1025, u64::MAX] {
+        declined("grant-memory", 0, &[("pages", n(pages))], Status::Refused)?;
+    }
+    for bytes in [0, 256 * 1024 + 1, u64::MAX] {
+        declined("allocate-dma", 0, &[("bytes", n(bytes))], Status::Refused)?;
+    }
+    for milliseconds in [0, 3_600_001, u64::MAX] {
+        declined(
+            "start-timer",
+            0,
+            &[("milliseconds", n(milliseconds))],
+            Status::Refused,
+        )?;
+    }
+    // Device names: invalid, taken (its own, crashtest's, the console's).
+    let taken = crate::devices::list()
+        .first()
+        .map(|device| device.name.clone())
+        .ok_or("no devices")?;
+    for name in [
+        "",
+        "bad name",
+        "UPPER",
+        "dots.not.allowed",
+        "hostile0",
+        "crashtest0",
+        taken.as_str(),
+    ] {
+        declined(
+            "register-device",
+            0,
+            &[("class", n(1)), ("name", Fill::Bytes(name.as_bytes()))],
+            Status::Refused,
+        )?;
+    }
+    // PCI: no such function, the VGA while held, every bridge.
+    for (vendor, device, index) in [(0xffff, 0xffff, 0), (VGA.0, VGA.1, 1), (VGA.0, VGA.1, 0)]
+        .map(|(v, d, i)| (u64::from(v), u64::from(d), i))
+    {
+        declined(
+            "claim-pci-device",
+            0,
+            &[
+                ("vendor", n(vendor)),
+                ("device", n(device)),
+                ("index", n(index)),
+            ],
+            Status::Refused,
+        )?;
+    }
+    let bridges: Vec<(u16, u16)> = crate::pci::devices()
+        .iter()
+        .filter(|function| function.class == 0x06)
+        .map(|function| (function.vendor_id, function.device_id))
+        .collect();
+    ensure!(!bridges.is_empty(), "no PCI bridge on this machine");
+    for (vendor, device) in &bridges {
+        declined(
+            "claim-pci-device",
+            0,
+            &[
+                ("vendor", n(u64::from(*vendor))),
+                ("device", n(u64::from(*device))),
+            ],
+            Status::Refused,
+        )?;
+    }
+    // Configuration writes to the BARs and the ROM register, every
+    // aligned offset and width.
+    let pci = handles.of("pci-device")?;
+    let mut protected = 0;
+    for offset in 0x10u64..0x34 {
+        for width in [1u64, 2, 4] {
+            let touches =
+                extension_abi::validate::config_write_is_protected(offset as u8, width as u8);
+            if offset % width == 0 && touches {
+                protected += 1;
+                declined(
+                    "write-pci-config",
+                    pci,
+                    &[
+                        ("offset", n(offset)),
+                        ("width", n(width)),
+                        ("value", n(0xffff_ffff)),
+                    ],
+                    Status::Refused,
+                )?;
             }
         }
-        ensure!(
-            protected == 28 + 14 + 7,
-            "{protected} protected configuration writes"
-        );
-        // MMIO of a BAR that decodes nothing.
-        for bar in [1, 3, 4, 5] {
-            declined("map-mmio", pci, &[("bar", n(bar))], Status::Refused)?;
-        }
-        // Device-class services on a device of another class.
-        declined(
-            "deliver-packet",
-            handles.character(),
-            &[("frame", Fill::Bytes(&[0; 60]))],
-            Status::Refused,
+    }
+    ensure!(
+        protected == 28 + 14 + 7,
+        "{protected} protected configuration writes"
+    );
+    // MMIO of a BAR that decodes nothing.
+    for bar in [1, 3, 4, 5] {
+        declined("map-mmio", pci, &[("bar", n(bar))], Status::Refused)?;
+    }
+    // Device-class services on a device of another class.
+    declined(
+        "deliver-packet",
+        handles.character(),
+        &[("frame", Fill::Bytes(&[0; 60]))],
+        Status::Refused,
+    )?;
+    declined(
+        "deliver-packet",
+        handles.sound(),
+        &[("frame", Fill::Bytes(&[0; 60]))],
+        Status::Refused,
+    )?;
+    declined("period-finished", handles.character(), &[], Status::Refused)?;
+    declined("period-finished", handles.network(), &[], Status::Refused)?;
+    // Call-backs of kernel-only entry operations.
+    for target in [
+        operation::INIT,
+        operation::CRASH,
+        operation::INTERRUPT,
+        operation::TIMER,
+        0xff,
+    ] {
+        declined("call-back", 0, &[("operation", n(target))], Status::Refused)?;
+    }
+    // And a harmless one.
+    declined("sleep-ms", 0, &[("milliseconds", n(0))], Status::Ok)?;
+    // Unknown service numbers.
+    let next = SERVICES.iter().map(|info| info.number).max().unwrap_or(0) + 1;
+    for number in [0, next, 1000, u64::MAX] {
+        expect(
+            h,
+            tally,
+            Outcome::Answer(Status::UnknownOperation),
+            || format!("service {number}"),
+            |h| h.send(number, &[0u8; 16]).map(|(status, _)| status),
         )?;
-        declined(
-            "deliver-packet",
-            handles.sound(),
-            &[("frame", Fill::Bytes(&[0; 60]))],
-            Status::Refused,
-        )?;
-        declined("period-finished", handles.character(), &[], Status::Refused)?;
-        declined("period-finished", handles.network(), &[], Status::Refused)?;
-        // Call-backs of kernel-only entry operations.
-        for target in [
-            operation::INIT,
-            operation::CRASH,
-            operation::INTERRUPT,
-            operation::TIMER,
-            0xff,
-        ] {
-            declined("call-back", 0, &[("operation", n(target))], Status::Refused)?;
-        }
-        // And a harmless one.
-        declined("sleep-ms", 0, &[("milliseconds", n(0))], Status::Ok)?;
-        // Unknown service numbers.
-        let next = SERVICES.iter().map(|info| info.number).max().unwrap_or(0) + 1;
-        for number in [0, next, 1000, u64::MAX] {
-            expect(
-                h,
-                tally,
-                Outcome::Answer(Status::UnknownOperation),
-                || format!("service {number}"),
-                |h| h.send(number, &[0u8; 16]).map(|(status, _)| status),
-            )?;
-        }
-        // crashtest keeps what it holds.
-        nim::restart(running("crashtest")?).map_err(|e| format!("restart crashtest: {e}"))?;
-        Ok(())
-    })
+    }
+    // crashtest keeps what it holds.
+    nim::restart(running("crashtest")?).map_err(|e| format!("restart crashtest: {e}"))?;
+    Ok(())
 }
 
 // ---------------------------------------------------------------------------

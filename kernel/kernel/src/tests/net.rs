@@ -26,5 +26,16 @@ kernel_test!(the_network_thread_parks_while_paused_and_runs_again_after {
     }
     drop(running);
     ensure!(net::is_parked(), "the runner's pause did not come back");
-    Ok(())
+    leave_network_drivers_fresh()
 });
+
+/// The network thread opened the bundled network drivers while it ran:
+/// restart them, so that later tests find them as loaded (not opened).
+fn leave_network_drivers_fresh() -> Result<(), alloc::string::String> {
+    for name in ["e1000", "pcnet"] {
+        if let Some(slot) = crate::nim::find(name) {
+            crate::nim::restart(slot).map_err(|e| alloc::format!("restart {name}: {e}"))?;
+        }
+    }
+    Ok(())
+}
