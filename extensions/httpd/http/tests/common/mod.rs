@@ -177,9 +177,9 @@ pub struct SimulatedSocket<'a> {
 
 impl<'a> SimulatedSocket<'a> {
     pub fn new(random: &'a mut XorShift, incoming: &'a [u8], peer_closes: bool) -> Self {
-        let largest_piece = match random.below(4) {
+        let largest_piece = match random.below(16) {
             0 => 1,
-            1 => 1 + random.below(16) as usize,
+            1..=3 => 1 + random.below(16) as usize,
             _ => 1 + random.below(4096) as usize,
         };
         let largest_send = match random.below(4) {
