@@ -4,86 +4,79 @@
 //!
 //! It listens on TCP port 80 ([`HTTP_PORT`], backlog [`LISTEN_BACKLOG`])
 //! on every interface and serves `/` (and `/index.html`), `/hello.txt` and
-//! `/big.bin` (64 KiB). All the HTTP logic (parsing, persistence,
-//! pipelining, limits, the pages) is in the host-tested crate
-//! `http-server` (`extensions/httpd/http`); this file only connects it to
-//! the kernel's socket services.
+//! `/big.bin` (64 KiB). Everything but the kernel calls (parsing,
+//! persistence, pipelining, limits, the pages, the connection table, what
+//! each socket event does) is in the host-tested crate `http-server`
+//! (`extensions/httpd/http`), as [`Server`] over the [`Network`] trait;
+//! this file implements [`Network`] with the `tcp-*` services
+//! ([`KernelNetwork`]) and adds the retry timer and the log.
 //!
 //! It is event-driven and has no thread of its own: the kernel's network
 //! thread calls entry `socket-event` when the listener has connections
-//! waiting (the extension accepts them all) or a connection is readable,
-//! writable or closed (the extension receives what waits, feeds the
-//! connection's state machine and sends its output with
-//! [`http_server::pump`]).
+//! waiting (all are accepted) or a connection is readable, writable or
+//! closed (what waits is received and fed to the connection's state
+//! machine, its output sent; unsent output waits for `writable`).
 //!
 //! If `tcp-listen` is refused at init (the network is not up yet, or the
 //! port is still held), init succeeds anyway, logs a warning, and a
 //! periodic timer retries every [`LISTEN_RETRY_MS`] until listening works;
 //! the timer is then cancelled. When listening starts it logs
-//! `listening on port 80` (the kernel prefixes `httpd: `).
+//! `listening on port 80 ...` (the kernel prefixes `httpd: `).
 //!
 //! Invariants:
-//! - No `unsafe`. All state is in [`Server`], behind one `spin::Mutex`.
+//! - No `unsafe`. All state is in [`State`], behind one `spin::Mutex`.
 //!   Entry `timer` runs in interrupt context, possibly while the network
 //!   thread holds that lock on the same CPU: it only ever `try_lock`s (a
 //!   busy lock skips one retry).
 //! - Memory is bounded: at most [`MAX_CONNECTIONS`] connections, each with
-//!   the bounded buffers of `http_server::Connection`, and one scratch
-//!   buffer of [`SOCKET_CALL_BYTES`]. A new connection beyond the limit
-//!   replaces one idle for `IDLE_EVICTION_MS`, or is answered 503 and
-//!   closed.
-//! - A socket handle is used only while it is in the table (or is the
-//!   listener) and never after `tcp-close`; events for sockets it no
-//!   longer holds are ignored. Every socket it closes or loses is
-//!   `tcp-close`d once, releasing the handle.
-//! - Output the socket did not take stays in the connection and goes out
-//!   on the next `writable` event; a connection is closed only once its
-//!   output is all queued on the socket (or it is gone).
+//!   the bounded buffers of `http_server::Connection`, and one 4 KiB
+//!   scratch buffer. A new connection beyond the limit replaces one idle
+//!   for `http_server::IDLE_EVICTION_MS`, or is answered 503 and closed.
+//! - A socket handle is used only while it is the listener or in the
+//!   table, and never after `tcp-close` (the kernel would fault the
+//!   instance); events for sockets no longer held are ignored. Every
+//!   socket that leaves is `tcp-close`d exactly once, releasing it.
+//! - A connection is closed only once its output is all queued on the
+//!   socket (`tcp-close` sends it first), or when it is gone.
 //! - A restart starts from scratch: the kernel closed the old instance's
 //!   sockets and cancelled its timer; `init` listens again.
 #![no_std]
 #![no_main]
 #![forbid(unsafe_code)]
 
-extern crate alloc;
-
-use alloc::vec;
-use alloc::vec::Vec;
 use extension_api::kernel::{self, ConnectionState, SocketHandle, TimerHandle};
 use extension_api::{Extension, InitContext, Level, Status};
 use http_server::{
-    Admission, ConnectionTable, HTTP_PORT, IDLE_EVICTION_MS, LISTEN_BACKLOG, MAX_CONNECTIONS,
-    PumpOutcome, SERVICE_UNAVAILABLE_RESPONSE, Socket, SocketState,
+    EventOutcome, HTTP_PORT, LISTEN_BACKLOG, MAX_CONNECTIONS, Network, Server, SocketState,
 };
 
 /// How often a refused `tcp-listen` is tried again.
 const LISTEN_RETRY_MS: u64 = 500;
-/// The most bytes one `tcp-receive` or `tcp-send` moves (the interface's
-/// maximum); the size of the scratch buffer.
-const SOCKET_CALL_BYTES: usize = 4096;
-/// The most connections taken from the listener per event, so that one
-/// event cannot keep the network thread forever (the rest wait for the
-/// next event).
-const MAX_ACCEPTS_PER_EVENT: usize = 64;
 
-/// `socket-event` bit: a listener has a connection waiting.
-const EVENT_ACCEPTABLE: u8 = 2;
-/// `socket-event` bit: the socket is closed.
-const EVENT_CLOSED: u8 = 8;
+/// The kernel's socket services, as the server uses them.
+struct KernelNetwork;
 
-/// A connection's socket, through the kernel's services.
-struct KernelSocket(SocketHandle);
-
-impl Socket for KernelSocket {
+impl Network for KernelNetwork {
+    type Socket = SocketHandle;
     type Error = Status;
 
-    fn receive(&mut self, buffer: &mut [u8]) -> Result<(usize, SocketState), Status> {
-        let length = buffer.len().min(SOCKET_CALL_BYTES);
-        if length == 0 {
-            return Ok((0, SocketState::Open));
-        }
-        // At most 4096: fits a u16.
-        let reply = kernel::tcp_receive(self.0, length as u16, &mut buffer[..length])?;
+    fn listen(&mut self, port: u16, backlog: u8) -> Result<SocketHandle, Status> {
+        kernel::tcp_listen(port, backlog)
+    }
+
+    fn accept(&mut self, listener: SocketHandle) -> Result<Option<SocketHandle>, Status> {
+        let reply = kernel::tcp_accept(listener)?;
+        Ok(reply.accepted.then_some(reply.socket))
+    }
+
+    fn receive(
+        &mut self,
+        socket: SocketHandle,
+        buffer: &mut [u8],
+    ) -> Result<(usize, SocketState), Status> {
+        // The server asks for 1 to SOCKET_CALL_BYTES (4096): fits a u16.
+        let length = u16::try_from(buffer.len()).map_err(|_| Status::BadMessage)?;
+        let reply = kernel::tcp_receive(socket, length, buffer)?;
         let state = match reply.state {
             ConnectionState::Open => SocketState::Open,
             ConnectionState::PeerClosed => SocketState::PeerClosed,
@@ -92,66 +85,39 @@ impl Socket for KernelSocket {
         Ok((reply.data_length, state))
     }
 
-    fn send(&mut self, bytes: &[u8]) -> Result<usize, Status> {
-        let bytes = &bytes[..bytes.len().min(SOCKET_CALL_BYTES)];
-        if bytes.is_empty() {
-            return Ok(0);
-        }
-        Ok(usize::from(kernel::tcp_send(self.0, bytes)?))
+    fn send(&mut self, socket: SocketHandle, bytes: &[u8]) -> Result<usize, Status> {
+        kernel::tcp_send(socket, bytes).map(usize::from)
+    }
+
+    fn close(&mut self, socket: SocketHandle) {
+        // Nothing to do if the kernel declines: the handle is not used
+        // again, and the kernel releases it with the instance at the latest.
+        let _ = kernel::tcp_close(socket);
+    }
+
+    fn now_ms(&mut self) -> u64 {
+        kernel::uptime_ms().unwrap_or(0)
     }
 }
 
-/// Counters, for the log.
-#[derive(Default)]
-struct Counters {
-    accepted: u64,
-    refused_when_full: u64,
-    evicted_when_idle: u64,
-}
-
-/// Everything the server holds.
-struct Server {
-    /// The listening socket, once `tcp-listen` worked.
-    listener: Option<SocketHandle>,
-    /// The timer that retries `tcp-listen` while there is no listener.
+/// Everything the extension holds.
+struct State {
+    server: Server<SocketHandle>,
+    /// The timer that retries listening while the server does not listen.
     retry_timer: Option<TimerHandle>,
-    /// How many retries failed since the last success (for the log).
+    /// Retries that failed since listening last worked (for the log).
     failed_retries: u64,
-    connections: ConnectionTable<SocketHandle>,
-    /// Bytes in flight between a socket call and a connection.
-    scratch: Vec<u8>,
-    counters: Counters,
 }
 
-impl Server {
-    fn new() -> Server {
-        Server {
-            listener: None,
-            retry_timer: None,
-            failed_retries: 0,
-            connections: ConnectionTable::new(MAX_CONNECTIONS, IDLE_EVICTION_MS),
-            scratch: vec![0; SOCKET_CALL_BYTES],
-            counters: Counters::default(),
-        }
-    }
-
-    /// Listens on [`HTTP_PORT`].
-    fn listen(&mut self) -> Result<(), Status> {
-        let listener = kernel::tcp_listen(HTTP_PORT, LISTEN_BACKLOG)?;
-        self.listener = Some(listener);
-        extension_api::log(
-            Level::Info,
-            format_args!(
-                "listening on port {HTTP_PORT} (backlog {LISTEN_BACKLOG}, at most {MAX_CONNECTIONS} connections)"
-            ),
-        );
-        Ok(())
-    }
-
-    /// Listens, or (if refused) makes sure the retry timer runs.
+impl State {
+    /// Listens; if refused, logs it and makes sure the retry timer runs
+    /// (an error only if no timer can be started).
     fn listen_or_retry_later(&mut self) -> Result<(), Status> {
-        match self.listen() {
-            Ok(()) => Ok(()),
+        match self.server.listen(&mut KernelNetwork) {
+            Ok(()) => {
+                log_listening();
+                Ok(())
+            }
             Err(status) => {
                 extension_api::log(
                     Level::Warn,
@@ -168,18 +134,20 @@ impl Server {
         }
     }
 
-    /// The retry timer expired (interrupt context).
+    /// The retry timer expired (interrupt context): listen, and once that
+    /// works, stop the timer.
     fn retry_listening(&mut self, timer: TimerHandle) {
         if self.retry_timer != Some(timer) {
             return;
         }
-        if self.listener.is_none() {
-            if self.listen().is_err() {
+        if !self.server.is_listening() {
+            if self.server.listen(&mut KernelNetwork).is_err() {
                 self.failed_retries += 1;
                 return;
             }
+            log_listening();
             extension_api::log(
-                Level::Info,
+                Level::Debug,
                 format_args!("tcp-listen worked after {} retries", self.failed_retries),
             );
         }
@@ -189,135 +157,78 @@ impl Server {
     }
 
     fn on_socket_event(&mut self, socket: SocketHandle, events: u8) {
-        if self.listener == Some(socket) {
-            if events & EVENT_CLOSED != 0 {
-                self.lose_listener(socket);
-            } else if events & EVENT_ACCEPTABLE != 0 {
-                self.accept_waiting(socket);
-            }
-            return;
-        }
-        // Any event on a connection: readable, writable or closed (the
-        // receive then reports the state).
-        self.serve(socket);
-    }
-
-    /// The listener is gone: release it and listen again (now, or from
-    /// the retry timer).
-    fn lose_listener(&mut self, listener: SocketHandle) {
-        self.listener = None;
-        let _ = kernel::tcp_close(listener);
-        extension_api::log(
-            Level::Warn,
-            format_args!("the listener on port {HTTP_PORT} was closed; listening again"),
-        );
-        if let Err(status) = self.listen_or_retry_later() {
-            extension_api::log(
-                Level::Error,
-                format_args!(
-                    "no timer to retry listening ({}): not listening",
-                    status.name()
-                ),
-            );
-        }
-    }
-
-    /// Takes every waiting connection (up to [`MAX_ACCEPTS_PER_EVENT`]).
-    fn accept_waiting(&mut self, listener: SocketHandle) {
-        for _ in 0..MAX_ACCEPTS_PER_EVENT {
-            let socket = match kernel::tcp_accept(listener) {
-                Ok(reply) if reply.accepted => reply.socket,
-                Ok(_) => return,
-                Err(status) => {
-                    extension_api::log(
-                        Level::Warn,
-                        format_args!("tcp-accept answered {}", status.name()),
-                    );
-                    return;
+        let outcome = self
+            .server
+            .on_socket_event(&mut KernelNetwork, socket, events);
+        if let EventOutcome::ListenerReplaced(result) = outcome {
+            match result {
+                Ok(()) => log_listening(),
+                Err(_) => {
+                    // Logs and starts the retry timer.
+                    if let Err(status) = self.listen_or_retry_later() {
+                        extension_api::log(
+                            Level::Error,
+                            format_args!(
+                                "the listener closed and no retry timer starts ({}): not listening",
+                                status.name()
+                            ),
+                        );
+                    }
                 }
-            };
-            let now = kernel::uptime_ms().unwrap_or(0);
-            match self.connections.admit(socket, now) {
-                Admission::Admitted => {}
-                Admission::AdmittedByEvicting(idle) => {
-                    self.counters.evicted_when_idle += 1;
-                    let _ = kernel::tcp_close(idle);
-                }
-                Admission::Refused => {
-                    self.counters.refused_when_full += 1;
-                    // Best effort: a fresh socket has room for 179 bytes.
-                    let _ = kernel::tcp_send(socket, SERVICE_UNAVAILABLE_RESPONSE);
-                    let _ = kernel::tcp_close(socket);
-                    continue;
-                }
-            }
-            self.counters.accepted += 1;
-            // The request may be there already.
-            self.serve(socket);
-        }
-    }
-
-    /// Moves a connection's bytes both ways; closes it when it is done.
-    fn serve(&mut self, socket: SocketHandle) {
-        let Some(entry) = self.connections.get_mut(socket) else {
-            // Not ours any more (closed or evicted): a late event.
-            return;
-        };
-        entry.last_activity_ms = kernel::uptime_ms().unwrap_or(entry.last_activity_ms);
-        let outcome = http_server::pump(
-            &mut entry.connection,
-            &mut KernelSocket(socket),
-            &mut self.scratch,
-        );
-        match outcome {
-            Ok(PumpOutcome::KeepOpen) => {}
-            // Finished: the close sends what is queued first. Gone or
-            // failing: release the socket.
-            Ok(PumpOutcome::Close | PumpOutcome::Gone) | Err(_) => {
-                self.connections.remove(socket);
-                let _ = kernel::tcp_close(socket);
             }
         }
     }
 
     /// Closes everything (before an unload).
     fn close_everything(&mut self) {
-        for entry in self.connections.drain() {
-            let _ = kernel::tcp_close(entry.key);
-        }
-        if let Some(listener) = self.listener.take() {
-            let _ = kernel::tcp_close(listener);
-        }
+        self.server.close_everything(&mut KernelNetwork);
         if let Some(timer) = self.retry_timer.take() {
             let _ = kernel::cancel_timer(timer);
         }
+        let counters = self.server.counters();
         extension_api::log(
             Level::Info,
             format_args!(
-                "stopped: {} connections accepted, {} refused (table full), {} idle ones evicted",
-                self.counters.accepted,
-                self.counters.refused_when_full,
-                self.counters.evicted_when_idle
+                "stopped: {} connections accepted, {} refused (table full), {} evicted (idle), {} responses, {} bytes in, {} bytes out",
+                counters.accepted,
+                counters.refused_when_full,
+                counters.evicted_when_idle,
+                counters.responses,
+                counters.bytes_received,
+                counters.bytes_sent
             ),
         );
     }
 }
 
+fn log_listening() {
+    extension_api::log(
+        Level::Info,
+        format_args!(
+            "listening on port {HTTP_PORT} (backlog {LISTEN_BACKLOG}, at most {MAX_CONNECTIONS} connections)"
+        ),
+    );
+}
+
 /// The extension's state: one instance per load.
 struct Httpd {
-    server: spin::Mutex<Server>,
+    state: spin::Mutex<State>,
 }
 
 impl Extension for Httpd {
     fn init(context: &InitContext) -> Result<Self, Status> {
-        let mut server = Server::new();
-        server.listen_or_retry_later()?;
+        let mut state = State {
+            server: Server::new(),
+            retry_timer: None,
+            failed_retries: 0,
+        };
+        state.listen_or_retry_later()?;
         extension_api::log(
             Level::Debug,
             format_args!("generation {} up", context.generation),
         );
         Ok(Httpd {
-            server: spin::Mutex::new(server),
+            state: spin::Mutex::new(state),
         })
     }
 }
@@ -325,21 +236,21 @@ impl Extension for Httpd {
 /// The kernel's entry operations `httpd` answers.
 impl kernel::Entries for Httpd {
     fn socket_event(&self, socket: SocketHandle, events: u8) -> Result<(), Status> {
-        self.server.lock().on_socket_event(socket, events);
+        self.state.lock().on_socket_event(socket, events);
         Ok(())
     }
 
     fn timer(&self, timer: TimerHandle) -> Result<(), Status> {
         // Interrupt context: the lock may be held by the thread this
         // interrupt stopped; skip this retry rather than wait forever.
-        if let Some(mut server) = self.server.try_lock() {
-            server.retry_listening(timer);
+        if let Some(mut state) = self.state.try_lock() {
+            state.retry_listening(timer);
         }
         Ok(())
     }
 
     fn remove(&self) -> Result<(), Status> {
-        self.server.lock().close_everything();
+        self.state.lock().close_everything();
         Ok(())
     }
 }

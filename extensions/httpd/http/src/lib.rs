@@ -3,10 +3,12 @@
 //! per-connection state machine ([`Connection`]: bytes in, response bytes
 //! out, and when to close), the loop that moves bytes between it and a
 //! non-blocking socket ([`pump`], over the [`Socket`] trait), the table of
-//! connections ([`ConnectionTable`]) and the pages ([`site`]).
+//! connections ([`ConnectionTable`]), the server that ties them to a
+//! listener and socket events ([`Server`], over the [`Network`] trait) and
+//! the pages ([`site`]).
 //!
 //! The extension (`extensions/httpd/src/main.rs`) only adds the kernel's
-//! socket services behind [`Socket`].
+//! socket services behind [`Network`], the retry timer and the log.
 //!
 //! What it speaks:
 //! - Requests: `METHOD SP TARGET SP HTTP/1.x`, header fields, a body
@@ -47,13 +49,18 @@ mod connection;
 mod pump;
 mod request;
 mod response;
+mod server;
 pub mod site;
 mod table;
 
 pub use connection::Connection;
-pub use pump::{MAX_PUMP_ROUNDS, PumpOutcome, Socket, SocketState, pump};
+pub use pump::{MAX_PUMP_ROUNDS, PumpOutcome, Pumped, Socket, SocketState, pump};
 pub use request::{Method, Version};
 pub use response::{SERVICE_UNAVAILABLE_RESPONSE, StatusCode};
+pub use server::{
+    EVENT_ACCEPTABLE, EVENT_CLOSED, EVENT_READABLE, EVENT_WRITABLE, EventOutcome,
+    MAX_ACCEPTS_PER_EVENT, Network, SOCKET_CALL_BYTES, Server, ServerCounters,
+};
 pub use table::{Admission, ConnectionTable, TableEntry};
 
 /// The TCP port the server listens on.

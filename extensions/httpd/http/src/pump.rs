@@ -47,6 +47,17 @@ pub enum PumpOutcome {
     Gone,
 }
 
+/// What one [`pump`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Pumped {
+    /// What to do with the socket now.
+    pub outcome: PumpOutcome,
+    /// Bytes received from the socket.
+    pub bytes_received: usize,
+    /// Bytes the socket took.
+    pub bytes_sent: usize,
+}
+
 /// Receives what the socket holds (as far as the connection has room),
 /// feeds it to the connection and sends the connection's output, until
 /// neither moves (or [`MAX_PUMP_ROUNDS`]). `scratch` carries the bytes
@@ -56,12 +67,17 @@ pub fn pump<S: Socket>(
     connection: &mut Connection,
     socket: &mut S,
     scratch: &mut [u8],
-) -> Result<PumpOutcome, S::Error> {
+) -> Result<Pumped, S::Error> {
     // Once a receive returns less than asked, the socket is drained, and
     // once a send takes less than offered, it is full: the next event
     // (readable, writable) says when to try again.
     let mut receive_drained = false;
     let mut send_full = false;
+    let mut pumped = Pumped {
+        outcome: PumpOutcome::KeepOpen,
+        bytes_received: 0,
+        bytes_sent: 0,
+    };
     for _ in 0..MAX_PUMP_ROUNDS {
         let mut progressed = false;
         let room = connection.input_room().min(scratch.len());
@@ -71,6 +87,7 @@ pub fn pump<S: Socket>(
             receive_drained = count < room;
             if count > 0 {
                 connection.receive(&scratch[..count]);
+                pumped.bytes_received += count;
                 progressed = true;
             }
             match state {
@@ -79,22 +96,27 @@ pub fn pump<S: Socket>(
                     connection.peer_closed();
                     progressed = true;
                 }
-                SocketState::Closed => return Ok(PumpOutcome::Gone),
+                SocketState::Closed => {
+                    pumped.outcome = PumpOutcome::Gone;
+                    return Ok(pumped);
+                }
             }
         }
         while !send_full && connection.pending_output_bytes() > 0 {
             let count = connection.copy_output(scratch);
             let sent = socket.send(&scratch[..count])?.min(count);
             connection.advance_output(sent);
+            pumped.bytes_sent += sent;
             progressed |= sent > 0;
             send_full = sent < count;
         }
         if connection.is_finished() {
-            return Ok(PumpOutcome::Close);
+            pumped.outcome = PumpOutcome::Close;
+            return Ok(pumped);
         }
         if !progressed {
             break;
         }
     }
-    Ok(PumpOutcome::KeepOpen)
+    Ok(pumped)
 }

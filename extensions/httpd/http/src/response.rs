@@ -111,7 +111,7 @@ impl StatusCode {
 
 /// The whole response the extension sends, then closes, to a connection it
 /// has no room for (its table holds [`crate::MAX_CONNECTIONS`]). Equal to
-/// what [`Response::error`] builds for 503 (a test checks).
+/// what the server builds for a 503 (a test checks).
 pub const SERVICE_UNAVAILABLE_RESPONSE: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\n\
 Server: nooks-httpd\r\n\
 Content-Type: text/plain; charset=utf-8\r\n\

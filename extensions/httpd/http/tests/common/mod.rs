@@ -256,7 +256,10 @@ pub fn drive(connection: &mut Connection, socket: &mut SimulatedSocket<'_>) -> E
     loop {
         let delivered = socket.delivered;
         let sent = socket.output.len();
-        let outcome = pump(connection, socket, &mut scratch).expect("simulated sockets never fail");
+        let pumped = pump(connection, socket, &mut scratch).expect("simulated sockets never fail");
+        assert_eq!(pumped.bytes_received, socket.delivered - delivered);
+        assert_eq!(pumped.bytes_sent, socket.output.len() - sent);
+        let outcome = pumped.outcome;
         assert_bounded(connection);
         match outcome {
             PumpOutcome::Close => {
