@@ -23,6 +23,10 @@
 //! the timer is then cancelled. When listening starts it logs
 //! `listening on port 80 ...` (the kernel prefixes `httpd: `).
 //!
+//! Operation `EXTENSION_SPECIFIC` (0x100) answers the server's statistics
+//! ([`OPERATION_STATISTICS`]: listening, connections, accepted, refused,
+//! evicted, closed, lost, responses, bytes), for tests; `remove` logs them.
+//!
 //! Invariants:
 //! - No `unsafe`. All state is in [`State`], behind one `spin::Mutex`.
 //!   Entry `timer` runs in interrupt context, possibly while the network
@@ -44,14 +48,25 @@
 #![no_main]
 #![forbid(unsafe_code)]
 
+use extension_api::abi::EXTENSION_SPECIFIC;
 use extension_api::kernel::{self, ConnectionState, SocketHandle, TimerHandle};
-use extension_api::{Extension, InitContext, Level, Status};
+use extension_api::{Extension, InitContext, Level, MessageWriter, Status};
 use http_server::{
     EventOutcome, HTTP_PORT, LISTEN_BACKLOG, MAX_CONNECTIONS, Network, Server, SocketState,
 };
 
 /// How often a refused `tcp-listen` is tried again.
 const LISTEN_RETRY_MS: u64 = 500;
+
+/// Operation `EXTENSION_SPECIFIC` (0x100), for tests and tools: the
+/// server's statistics, as [`STATISTICS_WORDS`] little-endian `u64`s in this
+/// order: listening (0 or 1), connections held now, then the
+/// `http_server::ServerCounters` fields `accepted`, `refused_when_full`,
+/// `evicted_when_idle`, `closed`, `lost`, `accept_errors`, `responses`,
+/// `bytes_received`, `bytes_sent`.
+const OPERATION_STATISTICS: u64 = EXTENSION_SPECIFIC;
+/// How many `u64`s the statistics reply holds.
+const STATISTICS_WORDS: usize = 11;
 
 /// The kernel's socket services, as the server uses them.
 struct KernelNetwork;
@@ -179,6 +194,24 @@ impl State {
         }
     }
 
+    /// The statistics reply (see [`OPERATION_STATISTICS`]).
+    fn statistics(&self) -> [u64; STATISTICS_WORDS] {
+        let counters = self.server.counters();
+        [
+            u64::from(self.server.is_listening()),
+            self.server.connection_count() as u64,
+            counters.accepted,
+            counters.refused_when_full,
+            counters.evicted_when_idle,
+            counters.closed,
+            counters.lost,
+            counters.accept_errors,
+            counters.responses,
+            counters.bytes_received,
+            counters.bytes_sent,
+        ]
+    }
+
     /// Closes everything (before an unload).
     fn close_everything(&mut self) {
         self.server.close_everything(&mut KernelNetwork);
@@ -230,6 +263,20 @@ impl Extension for Httpd {
         Ok(Httpd {
             state: spin::Mutex::new(state),
         })
+    }
+
+    fn handle_specific(&self, operation: u64, message: &mut [u8]) -> (Status, usize) {
+        if operation != OPERATION_STATISTICS {
+            return (Status::UnknownOperation, 0);
+        }
+        let words = self.state.lock().statistics();
+        let mut writer = MessageWriter::new(message);
+        for word in words {
+            if writer.put_u64(word).is_err() {
+                return (Status::BadMessage, 0);
+            }
+        }
+        (Status::Ok, writer.len())
     }
 }
 

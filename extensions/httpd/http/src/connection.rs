@@ -122,6 +122,12 @@ impl Connection {
             return bytes.len();
         }
         let taken = bytes.len().min(self.input_room());
+        // Allocated once, at its final size (a growing Vec could double
+        // past the bound).
+        if self.input.capacity() < INPUT_BUFFER_BYTES {
+            self.input
+                .reserve_exact(INPUT_BUFFER_BYTES - self.input.len());
+        }
         self.input.extend_from_slice(&bytes[..taken]);
         self.process();
         taken
@@ -197,6 +203,12 @@ impl Connection {
     /// Received bytes held, not yet parsed.
     pub fn buffered_input_bytes(&self) -> usize {
         self.input.len()
+    }
+
+    /// Bytes allocated for input (at most [`INPUT_BUFFER_BYTES`], as far
+    /// as the allocator gives exact sizes).
+    pub fn input_capacity(&self) -> usize {
+        self.input.capacity()
     }
 
     /// Responses queued since the connection opened (one per request

@@ -155,6 +155,7 @@ pub fn assert_bounded(connection: &Connection) {
     assert!(connection.buffered_input_bytes() <= INPUT_BUFFER_BYTES);
     assert!(connection.queued_responses() <= MAX_QUEUED_RESPONSES);
     assert!(connection.input_room() <= INPUT_BUFFER_BYTES);
+    assert!(connection.input_capacity() <= INPUT_BUFFER_BYTES);
     // Heads are small and bodies static: the largest is /big.bin.
     assert!(connection.pending_output_bytes() <= MAX_QUEUED_RESPONSES * (256 + 64 * 1024));
 }
