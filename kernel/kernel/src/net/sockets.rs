@@ -117,7 +117,9 @@ fn connection_state(socket: &tcp::Socket<'_>) -> ConnectionState {
                 ConnectionState::Closed
             }
         }
-        _ if !socket.may_recv() && socket.state() != State::SynSent => ConnectionState::PeerClosed,
+        // Still opening: nothing received yet, but data may come.
+        State::SynSent | State::SynReceived | State::Listen => ConnectionState::Open,
+        _ if !socket.may_recv() => ConnectionState::PeerClosed,
         _ => ConnectionState::Open,
     }
 }
@@ -241,7 +243,9 @@ impl SocketTable {
             let mut connected = Vec::new();
             handles.retain(|&handle| {
                 let socket = set.get::<tcp::Socket>(handle);
-                let still_listening = socket.state() == State::Listen;
+                // A handshake in progress stays in the backlog; an
+                // established connection waits to be accepted.
+                let still_listening = matches!(socket.state(), State::Listen | State::SynReceived);
                 if !still_listening {
                     connected.push(handle);
                 }
