@@ -89,6 +89,20 @@ impl<T> PatchBook<T> {
         Some(index)
     }
 
+    /// The index [`arm`](Self::arm) gives the next patch of instance
+    /// `generation` (records of other instances are forgotten first).
+    pub fn next_index_for(&self, generation: u32) -> usize {
+        if self
+            .patches
+            .iter()
+            .any(|patch| patch.generation == generation)
+        {
+            self.next_index
+        } else {
+            0
+        }
+    }
+
     /// The breakpoint at `address` of instance `generation` was hit: if it
     /// is an armed, not yet activated patch, marks it activated and
     /// returns it (the caller writes its new bytes and resumes at

@@ -885,6 +885,14 @@ pub fn disassemble_covering(bytes: &[u8], address: u64, length: usize) -> String
     text
 }
 
+/// The length of the instruction at the start of `bytes` (decoded at
+/// `address`), or `None` if they are no valid instruction.
+pub fn instruction_length(bytes: &[u8], address: u64) -> Option<usize> {
+    let mut decoder = Decoder::with_ip(64, bytes, address, DecoderOptions::NONE);
+    let instruction = decoder.decode();
+    (!instruction.is_invalid()).then(|| instruction.len())
+}
+
 /// Disassembles one instruction's bytes at `address` (for tests and
 /// reports).
 pub fn disassemble(bytes: &[u8], address: u64) -> String {

@@ -4,6 +4,7 @@
 mod arch;
 mod extensions;
 mod hostile;
+mod inject;
 mod memory;
 mod nim;
 mod sched;
