@@ -93,8 +93,12 @@ fn transport(slot: Slot) -> impl FnMut(u64, &mut [u8]) -> Result<(Status, usize)
     nim::interface::transport(slot, generation(slot), State::Running)
 }
 
-/// The executable segments of `slot`'s image: (image offset, bytes).
-fn image_text(slot: Slot) -> Result<(u64, Vec<(u64, &'static [u8])>), String> {
+/// An executable segment of an image: its image offset and bytes.
+type CodeSegment = (u64, &'static [u8]);
+
+/// The load address of `slot`'s instance and its image's executable
+/// segments.
+fn image_text(slot: Slot) -> Result<(u64, Vec<CodeSegment>), String> {
     let extensions = EXTENSIONS.lock();
     let record = extensions[slot].as_ref().ok_or("no record")?;
     let region = record
