@@ -5,8 +5,11 @@
 //!
 //! Invariants:
 //! - A spec that parses is complete and consistent: it names an
-//!   extension, at least one fault type, and only options that apply to
-//!   its types; a crash kind stands alone.
+//!   extension, at least one fault type, and no knob or `dry-run` that
+//!   does not apply to its types; a crash kind stands alone. (`seed=` and
+//!   `count=` are accepted with every type, so a campaign can always pass
+//!   them, and used where they apply: the seed by code mutations and fail
+//!   points, the count by code mutations.)
 //! - Every refusal is one [`SpecError`] whose text is one line.
 //! - `parse_words(&spec.to_string())` gives the spec back.
 
@@ -299,22 +302,10 @@ fn build(extension: &str, types: &str, options: &[&str]) -> Result<InjectionSpec
     {
         return Err(SpecError::NthWithOtherKnobs);
     }
-    if spec.mutations.is_empty() && seen.contains(&"count") {
-        return Err(SpecError::NotApplicable {
-            option: "count",
-            applies_to: "code mutations",
-        });
-    }
     if spec.dry_run && (spec.mutations.is_empty() || !spec.fail_points.is_empty()) {
         return Err(SpecError::NotApplicable {
             option: "dry-run",
             applies_to: "code mutations (without fail points)",
-        });
-    }
-    if spec.crash.is_some() && seen.contains(&"seed") {
-        return Err(SpecError::NotApplicable {
-            option: "seed",
-            applies_to: "code mutations and fail points",
         });
     }
     Ok(spec)
@@ -355,18 +346,18 @@ impl InjectionSpec {
     }
 }
 
-/// The canonical shell form (`EXTENSION TYPES OPTION...`, without the
-/// word `inject`); options at their defaults are left out.
+/// The canonical shell form (`EXTENSION TYPES seed=S count=K OPTION...`,
+/// without the word `inject`); knobs at their defaults are left out.
 impl fmt::Display for InjectionSpec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} {}", self.extension, self.type_list())?;
-        if self.crash.is_some() {
-            return Ok(());
-        }
-        write!(f, " seed={}", self.seed)?;
-        if !self.mutations.is_empty() {
-            write!(f, " count={}", self.count)?;
-        }
+        write!(
+            f,
+            "{} {} seed={} count={}",
+            self.extension,
+            self.type_list(),
+            self.seed,
+            self.count
+        )?;
         if self.dry_run {
             f.write_str(" dry-run")?;
         }
