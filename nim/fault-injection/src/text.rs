@@ -6,18 +6,26 @@
 //! extension links in from elsewhere — the Nooks model mutates a driver
 //! module's own code, not the kernel's library it calls:
 //! - the runtime the project provides ([`RUNTIME_CRATES`]:
-//!   `extension_api`, `extension_abi`, `deliberate_fault`, and the entry
-//!   stub `_start` the API's `extension!` macro emits): service stubs,
+//!   `extension_api`, `extension_abi`, `deliberate_fault`): service stubs,
 //!   message codec, crash code, heap set-up;
-//! - the Rust library and compiler builtins ([`LIBRARY_CRATES`]: `core`,
-//!   `alloc`, `compiler_builtins`, the runtime's allocator
-//!   `linked_list_allocator`, and [`LIBRARY_SYMBOLS`] such as `memcpy`),
-//!   the counterpart of what a Linux module gets from the kernel (string
-//!   and formatting code, `memcpy`, `kmalloc`).
+//! - the Rust library, compiler builtins and locks ([`LIBRARY_CRATES`]:
+//!   `core`, `alloc`, `compiler_builtins`, the runtime's allocator
+//!   `linked_list_allocator`, the lock crates `spin`, `spinning_top`,
+//!   `lock_api`, and [`LIBRARY_SYMBOLS`] such as `memcpy`), the
+//!   counterpart of what a Linux module gets from the kernel (string and
+//!   formatting code, `memcpy`, `kmalloc`, spin locks).
+//!
+//! Two runtime functions are eligible all the same
+//! ([`DRIVER_INSTANTIATIONS`]): the entry stub `_start` that the API's
+//! `extension!` macro emits in the driver's crate and
+//! `extension_api::kernel::dispatch`, the generic dispatch of the kernel's
+//! entry operations; the compiler instantiates both for each extension
+//! and inlines the extension's own entry code (its operations, interrupt
+//! and timer handlers, device operations) into them.
 //!
 //! Library code the compiler inlined into the driver's functions stays in
-//! them and is eligible, as are other crates the driver uses (`spin`, its
-//! own helper crates). An image without a symbol table is taken whole:
+//! them and is eligible, as are other crates the driver uses (its own
+//! helper crates, e.g. `rtc`'s clock logic). An image without a symbol table is taken whole:
 //! every executable segment is one range, decoded from its first byte.
 //!
 //! Invariants: ranges do not overlap, lie inside the image's executable
@@ -32,16 +40,23 @@ use extension_image::{ImageLimits, SegmentRights, ValidatedImage};
 /// Crates of the runtime the project provides (not mutated).
 pub const RUNTIME_CRATES: [&str; 3] = ["extension_api", "extension_abi", "deliberate_fault"];
 /// Library crates every extension links in (not mutated).
-pub const LIBRARY_CRATES: [&str; 4] = [
+pub const LIBRARY_CRATES: [&str; 7] = [
     "core",
     "alloc",
     "compiler_builtins",
     "linked_list_allocator",
+    "spin",
+    "spinning_top",
+    "lock_api",
 ];
-/// Symbols of the runtime and library that carry no crate path: the
-/// entry stub the API's `extension!` macro emits and the memory routines
+/// Runtime functions instantiated for each extension with the extension's
+/// own code inlined into them (the entry stub the API's `extension!` macro
+/// emits, the generic dispatch of the kernel's entry operations): driver
+/// code, eligible.
+pub const DRIVER_INSTANTIATIONS: [&str; 2] = ["_start", "extension_api::kernel::dispatch"];
+/// Symbols of the library that carry no crate path: the memory routines
 /// of `compiler_builtins`.
-pub const LIBRARY_SYMBOLS: [&str; 6] = ["_start", "memcpy", "memmove", "memset", "memcmp", "bcmp"];
+pub const LIBRARY_SYMBOLS: [&str; 5] = ["memcpy", "memmove", "memset", "memcmp", "bcmp"];
 
 const SHT_SYMTAB: u32 = 2;
 const SHT_STRTAB: u32 = 3;
@@ -244,6 +259,9 @@ pub fn is_runtime_symbol(name: &str) -> bool {
         return true;
     }
     let demangled = alloc::format!("{:#}", rustc_demangle::demangle(name));
+    if DRIVER_INSTANTIATIONS.contains(&demangled.as_str()) {
+        return false;
+    }
     let krate = owning_crate(&demangled);
     RUNTIME_CRATES
         .iter()
@@ -364,9 +382,12 @@ mod tests {
 
     #[test]
     fn runtime_symbols_are_told_apart() {
-        assert!(is_runtime_symbol("_start"));
-        assert!(is_runtime_symbol(
+        assert!(!is_runtime_symbol("_start"));
+        assert!(!is_runtime_symbol(
             "_ZN13extension_api6kernel8dispatch17h0123456789abcdefE"
+        ));
+        assert!(is_runtime_symbol(
+            "_ZN13extension_api6kernel12grant_memory17h0123456789abcdefE"
         ));
         assert!(is_runtime_symbol(
             "_ZN13extension_abi7message13MessageReader3u6417h0123456789abcdefE"
@@ -403,8 +424,8 @@ mod tests {
             owning_crate("spin::once::Once<T,R>::try_call_once_slow"),
             "spin"
         );
-        assert!(!is_runtime_symbol(
-            "_ZN4spin4once17Once$LT$T$C$R$GT$19try_call_once_slow17h0123456789abcdefE"
+        assert!(is_runtime_symbol(
+            "_ZN4spin4once17Once$LT$T$C$R$GT$18try_call_once_slow17h6fbeb6aad579c1d9E"
         ));
         // A crate whose name only starts like a runtime crate's.
         assert!(!is_runtime_symbol(
