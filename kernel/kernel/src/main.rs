@@ -62,6 +62,7 @@ fn parse_command_line(text: &str) -> CommandLine<'_> {
                 Some(level) => options.log_level = level,
                 None => log::warn!("command line: unknown log level '{level}'; using info"),
             },
+            Some(("inject", _)) => {} // applied once the NIM is up
             Some(("nim.autoload", value)) => options.autoload_extensions = value != "0",
             Some(("nim.watchdog_ms", value)) => match value.parse::<u64>() {
                 Ok(milliseconds) if milliseconds > 0 => {
@@ -138,6 +139,7 @@ extern "C" fn kernel_entry(start_info_address: u64) -> ! {
     log::info!("PCI: {pci_functions} functions");
     net::init(command_line.run_tests);
     nim::init(command_line.autoload_extensions);
+    nim::inject::shell::apply_command_line(boot_info.command_line());
     if let Some(name) = command_line.benchmark {
         bench::run(name, command_line.benchmark_iterations);
     }

@@ -111,6 +111,12 @@ const COMMANDS: &[Command] = &[
         run: crate::net::shell_commands::run,
     },
     Command {
+        name: "inject",
+        usage: fault_injection::spec::USAGE,
+        help: "inject faults into an extension: code mutations, fail points, crash kinds",
+        run: crate::nim::inject::shell::run,
+    },
+    Command {
         name: "shutdown",
         usage: "shutdown",
         help: "power off (QEMU exits)",

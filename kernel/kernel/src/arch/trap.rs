@@ -186,9 +186,8 @@ extern "C" fn trap_dispatch(frame: *mut TrapFrame) -> u64 {
                 false => frame_address,
             }
         }
-        0..=31 if from_extension && vector != BREAKPOINT => {
-            crate::nim::fault::on_exception_in_extension(frame)
-        }
+        BREAKPOINT if crate::nim::inject::on_breakpoint(frame) => frame_address,
+        0..=31 if from_extension => crate::nim::fault::on_exception_in_extension(frame),
         0..=31 => {
             handle_exception(frame);
             frame_address

@@ -20,6 +20,7 @@
 pub mod crash;
 pub mod domain;
 pub mod fault;
+pub mod inject;
 pub mod interface;
 pub mod interrupt_lines;
 pub mod recovery;

@@ -22,6 +22,7 @@
 //!   while the service ran (another thread faulted, or it was unloaded),
 //!   the call is unwound instead.
 
+use super::inject::{self, FailPoint};
 use super::interface::{self, kernel as wrappers};
 use super::xpc::{self, Crossing, XpcFrame};
 use super::{EXTENSIONS, SLOTS, Slot, domain, interrupt_lines};
@@ -280,6 +281,7 @@ fn isolated_service(
     }
     // Only the reply goes back (a service without one copies nothing).
     let reply = length.min(largest_reply(service));
+    let reply = inject::copy_overrun(slot, copy, reply);
     if reply > 0 {
         // SAFETY: the destination was checked to lie in the caller's region;
         // the probe turns an unmapped or read-only page into an error.
@@ -329,6 +331,7 @@ pub extern "C" fn native_service_entry(service: u64, message: *mut u8, length: u
         _ => unsafe { core::slice::from_raw_parts_mut(message, length as usize) },
     };
     let (status, failure) = run_service(slot, generation, service, bytes);
+    inject::copy_overrun(slot, bytes, largest_reply(service));
     match failure {
         // Native mode has no recovery: a panic stops the kernel, as it
         // would in an unisolated kernel.
@@ -648,6 +651,9 @@ impl wrappers::Services for ServiceCall {
     }
 
     fn grant_memory(&mut self, pages: u64) -> Result<GrantMemoryReply, Status> {
+        if inject::fail_point(self.slot, FailPoint::Allocation) {
+            return Err(Status::NoResources);
+        }
         if pages == 0 || pages > 1024 {
             return Err(Status::Refused);
         }
@@ -703,7 +709,11 @@ impl wrappers::Services for ServiceCall {
         if !width_fits(u64::from(offset), width, u64::from(count)) {
             return Err(self.fail(Failure::OutOfRange));
         }
-        Ok(crate::arch::port_read(first + offset, width.code()))
+        Ok(inject::device_read(
+            self.slot,
+            width.code(),
+            crate::arch::port_read(first + offset, width.code()),
+        ))
     }
 
     fn write_io_port(
@@ -874,7 +884,11 @@ impl wrappers::Services for ServiceCall {
         if !width_fits(u64::from(offset), width, 256) {
             return Err(self.fail(Failure::OutOfRange));
         }
-        Ok(crate::pci::read_config(address, offset, width.code()))
+        Ok(inject::device_read(
+            self.slot,
+            width.code(),
+            crate::pci::read_config(address, offset, width.code()),
+        ))
     }
 
     fn write_pci_config(
@@ -977,6 +991,9 @@ impl wrappers::Services for ServiceCall {
     }
 
     fn allocate_dma(&mut self, bytes: u64) -> Result<AllocateDmaReply, Status> {
+        if inject::fail_point(self.slot, FailPoint::Dma) {
+            return Err(Status::NoResources);
+        }
         let pages = bytes.div_ceil(4096);
         if pages == 0 || pages > MAX_DMA_PAGES {
             return Err(Status::Refused);
@@ -1163,6 +1180,9 @@ pub fn on_device_interrupt(line: u8) -> bool {
     let mut any = false;
     for (slot, generation) in interrupt_lines::handlers(line).into_iter().flatten() {
         any = true;
+        if inject::lose_interrupt(slot, line) {
+            continue;
+        }
         let answer = wrappers::interrupt(
             &mut interface::transport(slot, generation, super::State::Running),
             line,
@@ -1238,6 +1258,9 @@ fn on_timer(slot: Slot, generation: u32, handle: ObjectHandle) {
     };
     if periodic {
         arm_timer(slot, generation, handle, milliseconds);
+    }
+    if inject::fail_point(slot, FailPoint::TimerNever) {
+        return;
     }
     let _ = wrappers::timer(
         &mut interface::transport(slot, generation, super::State::Running),

@@ -5,6 +5,7 @@ mod arch;
 mod e1000;
 mod extensions;
 mod hostile;
+mod inject;
 mod memory;
 mod net;
 mod nim;
