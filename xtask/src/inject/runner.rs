@@ -392,7 +392,9 @@ pub fn run_trial(
             observation.kernel = kernel_end(boot, &error, &format!("`{injection}`"), timeout);
             alive = false;
             if spec.fault.layer == Layer::CrashKind {
+                // The crash was sent and the kernel never answered: it fired.
                 faults.push(FaultRecord::at_site(spec.fault.name, "ext crash"));
+                observation.activation = Some(true);
             }
         }
         Ok(answer) => match spec.fault.layer {
@@ -616,6 +618,7 @@ pub fn run_one(
     let reuse = spec.mode == Mode::Isolated && config.reuse_boots;
     let mut held = if reuse { held } else { None };
     for attempt in 0..2 {
+        let started = Instant::now();
         let mut boot = match held.take() {
             Some(boot) => boot,
             None => {
@@ -627,7 +630,9 @@ pub fn run_one(
             }
         };
         let reused = boot.trials > 0;
-        let result = run_trial(&mut boot, spec, workload, config);
+        let mut result = run_trial(&mut boot, spec, workload, config);
+        // A fresh boot's time counts towards its trial.
+        result.record.duration_s = started.elapsed().as_secs_f64();
         if result.golden_failed && reused && attempt == 0 {
             boot.kill();
             continue;
