@@ -744,6 +744,274 @@ pub fn run_pool(
 mod tests {
     use super::*;
 
+    /// A stand-in for QEMU: a shell that answers like the kernel's, for
+    /// the commands a crash-kind trial sends. Native crashes stop it with
+    /// status 37; `loop-irq-off` never answers.
+    const FAKE_KERNEL: &str = r#"#!/bin/bash
+generation=0
+faults=0
+mode=
+printf '[    0.000001] INFO  kernel: fake kernel\n> '
+while IFS= read -r line; do
+  printf '%s\n' "$line"
+  case "$line" in
+    "ext load crashtest "*) mode=${line##* }; printf 'loaded (%s)\n' "$mode";;
+    "ext list")
+      if [ -z "$mode" ]; then echo 'no extensions (bundled: crashtest, rtc)'; else
+      echo 'NAME             MODE      STATE       GENERATION  RESTARTS  FAULTS  OBJECTS  POLICY'
+      printf 'crashtest        %s  running  %d  %d  %d  0  always\n' "$mode" $generation $generation $faults; fi;;
+    "ext crash crashtest panic")
+      if [ "$mode" = native ]; then printf '\nKERNEL PANIC in kernel thread `shell` (id 1): panicked\nkernel stopped\n'; exit 37; fi
+      generation=$((generation + 1)); faults=$((faults + 1))
+      printf '[    0.200000] WARN  nim::recovery: nim: crashtest: panic at rip 0x1; restart now\n'
+      printf '[    0.300000] INFO  nim::recovery: nim: crashtest restarted as generation %d in 2500 us\n' $generation
+      printf 'crashtest: panic (recovered in 2500 us); now running as generation %d\n' $generation;;
+    "ext crash crashtest loop-irq-off") exec sleep 30;;
+    "ext unload crashtest") mode=; echo unloaded;;
+    "inject crashtest pointer seed=1 count=5")
+      echo 'inject patch 0 type=pointer address=0xffffc00000004067 site=crashtest::checksum+0x1b old=488b07 new=488b47 before="mov rax, [rdi]" after="mov rax, [rdi+0x0]"'
+      echo 'inject patch 1 type=pointer address=0xffffc000000040a0 site=crashtest::increment+0x4 old=488b4f08 new=488b4f48 before="mov rcx, [rdi+0x8]" after="mov rcx, [rdi+0x48]"'
+      echo 'inject armed crashtest patches=2';;
+    "inject crashtest alloc seed=1 times=1") echo 'inject fail-point crashtest alloc armed';;
+    "inject crashtest irq seed=1 count=5") echo 'inject: error: no irq sites in crashtest';;
+    "inject status crashtest") printf 'inject activated 0 no\ninject activated 1 no\ninject fired alloc 0\ninject status end\n';;
+    "inject clear crashtest") echo 'inject cleared crashtest';;
+    uptime) echo 'up 1.000 s (1000 ticks at 1000 Hz)';;
+    help) printf '  help       help               list the commands\n  ext        ext list           isolated extensions\n';;
+    *) printf "unknown command '%s' (type 'help')\n" "${line%% *}";;
+  esac
+  printf '> '
+done
+"#;
+
+    fn fake_config(name: &str) -> RunnerConfig {
+        let directory =
+            std::env::temp_dir().join(format!("inject-runner-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&directory).unwrap();
+        let script = directory.join("fake-qemu");
+        std::fs::write(&script, FAKE_KERNEL).unwrap();
+        std::process::Command::new("chmod")
+            .arg("+x")
+            .arg(&script)
+            .status()
+            .unwrap();
+        RunnerConfig {
+            qemu: script,
+            kernel: directory.join("kernel"),
+            build: "fake".into(),
+            command_timeout: Duration::from_secs(2),
+            boot_timeout: Duration::from_secs(10),
+            cmdline: String::new(),
+            out: directory,
+            reuse_boots: true,
+            forwards: Vec::new(),
+        }
+    }
+
+    fn crash_trial(mode: Mode, kind: &str) -> TrialSpec {
+        TrialSpec {
+            extension: "crashtest".into(),
+            mode,
+            fault: crate::inject::faults::find(kind).unwrap(),
+            seed: 1,
+            count: 5,
+            knobs: crate::inject::trial::Knobs::default(),
+        }
+    }
+
+    fn workload() -> Workload {
+        Workload::parse(
+            Path::new("w.txt"),
+            "timeout 2\nrun ext list\nexpect running\n",
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn an_isolated_crash_is_recovered_and_the_boot_serves_the_next_trial() {
+        let config = fake_config("isolated");
+        let mut boots = 0;
+        let spec = crash_trial(Mode::Isolated, "panic");
+        let (first, held) = run_one(&spec, &workload(), &config, None, &mut boots);
+        let record = &first.record;
+        assert_eq!(record.outcome, Outcome::Recovered, "{}", record.detail);
+        assert_eq!(record.recovery_ms, Some(2.5));
+        assert_eq!(record.detected, ["panic"]);
+        assert_eq!(record.activated, Some(true));
+        assert!(!record.reused_boot && record.log.is_none());
+        assert!(held.is_some(), "the boot is handed on");
+        let (second, held) = run_one(&spec, &workload(), &config, held, &mut boots);
+        assert_eq!(
+            second.record.outcome,
+            Outcome::Recovered,
+            "{}",
+            second.record.detail
+        );
+        assert!(second.record.reused_boot);
+        assert_eq!(boots, 1);
+        assert!(
+            !second.log.contains("fake kernel"),
+            "a reused boot's log is the trial's part"
+        );
+        drop(held);
+    }
+
+    #[test]
+    fn a_native_crash_stops_the_kernel_and_never_hands_the_boot_on() {
+        let config = fake_config("native");
+        let mut boots = 0;
+        let (result, held) = run_one(
+            &crash_trial(Mode::Native, "panic"),
+            &workload(),
+            &config,
+            None,
+            &mut boots,
+        );
+        assert_eq!(
+            result.record.outcome,
+            Outcome::KernelCrash,
+            "{}",
+            result.record.detail
+        );
+        assert!(
+            result.record.detail.contains("KERNEL PANIC"),
+            "{}",
+            result.record.detail
+        );
+        assert_eq!(result.record.activated, Some(true));
+        assert!(held.is_none());
+        assert!(result.log.contains("kernel stopped"));
+        assert_eq!(
+            result.record.log.as_deref(),
+            Some("logs/crashtest_native_panic_1_5.log")
+        );
+    }
+
+    #[test]
+    fn a_crash_that_never_answers_is_a_hang() {
+        let config = fake_config("hang");
+        let mut boots = 0;
+        let started = Instant::now();
+        let (result, held) = run_one(
+            &crash_trial(Mode::Isolated, "loop-irq-off"),
+            &workload(),
+            &config,
+            None,
+            &mut boots,
+        );
+        assert_eq!(
+            result.record.outcome,
+            Outcome::Hang,
+            "{}",
+            result.record.detail
+        );
+        assert!(result.record.detail.contains("no answer within 2 s"));
+        assert!(held.is_none());
+        assert!(started.elapsed() < Duration::from_secs(10));
+    }
+
+    #[test]
+    fn a_golden_run_that_fails_is_an_infra_error() {
+        let config = fake_config("golden");
+        let broken = Workload::parse(Path::new("w.txt"), "run uptime\nexpect down\n").unwrap();
+        let mut boots = 0;
+        let (result, _) = run_one(
+            &crash_trial(Mode::Isolated, "panic"),
+            &broken,
+            &config,
+            None,
+            &mut boots,
+        );
+        assert_eq!(result.record.outcome, Outcome::InfraError);
+        assert!(
+            result
+                .record
+                .detail
+                .starts_with("golden run failed: w.txt:2: expected \"down\""),
+            "{}",
+            result.record.detail
+        );
+    }
+
+    #[test]
+    fn engine_patches_and_activation_are_recorded() {
+        let config = fake_config("mutation");
+        let mut boots = 0;
+        let (result, held) = run_one(
+            &crash_trial(Mode::Isolated, "pointer"),
+            &workload(),
+            &config,
+            None,
+            &mut boots,
+        );
+        let record = &result.record;
+        assert_eq!(record.outcome, Outcome::NotActivated, "{}", record.detail);
+        assert_eq!(record.activated, Some(false));
+        assert_eq!(record.faults.len(), 2);
+        assert_eq!(
+            record.faults[1].site.as_deref(),
+            Some("crashtest::increment+0x4")
+        );
+        assert_eq!(
+            record.faults[1].after.as_deref(),
+            Some("mov rcx, [rdi+0x48]")
+        );
+        assert!(held.is_some(), "cleared and unloaded: reusable");
+        let mut fail_point = crash_trial(Mode::Isolated, "alloc");
+        fail_point.knobs = crate::inject::trial::Knobs::parse("times=1").unwrap();
+        let (result, held) = run_one(&fail_point, &workload(), &config, held, &mut boots);
+        assert_eq!(
+            result.record.outcome,
+            Outcome::NotActivated,
+            "{}",
+            result.record.detail
+        );
+        assert_eq!(
+            result.record.faults[0].site.as_deref(),
+            Some("fail-point times=1")
+        );
+        let (result, _) = run_one(
+            &crash_trial(Mode::Isolated, "irq"),
+            &workload(),
+            &config,
+            held,
+            &mut boots,
+        );
+        assert_eq!(result.record.outcome, Outcome::NotActivated);
+        assert_eq!(
+            result.record.detail,
+            "injection refused: no irq sites in crashtest"
+        );
+        assert_eq!(boots, 1);
+    }
+
+    #[test]
+    fn engine_types_on_a_kernel_without_the_engine_are_infra_errors() {
+        let config = fake_config("engine");
+        let mut boots = 0;
+        let (result, _) = run_one(
+            &crash_trial(Mode::Isolated, "nop"),
+            &workload(),
+            &config,
+            None,
+            &mut boots,
+        );
+        assert_eq!(result.record.outcome, Outcome::InfraError);
+        assert!(
+            result.record.detail.contains("no `inject` command"),
+            "{}",
+            result.record.detail
+        );
+    }
+
+    #[test]
+    fn preflight_reads_the_bundle_and_the_commands() {
+        let config = fake_config("preflight");
+        let abilities = crate::inject::preflight(&config.qemu, &config.kernel, "").unwrap();
+        assert_eq!(abilities.bundled, ["crashtest", "rtc"]);
+        assert!(!abilities.has_engine);
+    }
+
     #[test]
     fn reproduce_commands_quote_odd_directories() {
         assert_eq!(
