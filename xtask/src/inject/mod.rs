@@ -121,6 +121,7 @@ pub fn preflight(qemu: &Path, kernel: &Path, cmdline: &str) -> Result<KernelAbil
         out: PathBuf::new(),
         reuse_boots: false,
         forwards: Vec::new(),
+        echo_port: None,
     };
     let mut boot =
         runner::Boot::start(&config).map_err(|e| format!("preflight boot failed: {e}"))?;
@@ -359,6 +360,11 @@ pub fn campaign(
         out: args.out.clone(),
         reuse_boots,
         forwards,
+        echo_port: if workloads.values().any(|w| w.echo_server) {
+            Some(runner::start_echo_server()?)
+        } else {
+            None
+        },
     };
     let started_utc = crate::bench::utc_date(
         SystemTime::now()
@@ -469,6 +475,11 @@ pub fn reproduce(
         out: args.out.clone(),
         reuse_boots: false,
         forwards: workload.forwards.clone(),
+        echo_port: if workload.echo_server {
+            Some(runner::start_echo_server()?)
+        } else {
+            None
+        },
     };
     let original = read_records(&args.out.join("trials.jsonl"))
         .into_iter()

@@ -50,6 +50,35 @@ pub struct RunnerConfig {
     /// Guest TCP ports (card, port) every boot forwards (the union of the
     /// workloads' `forward` lines).
     pub forwards: Vec<(usize, u16)>,
+    /// The host echo server's port (`{echo-port}` in workload commands).
+    pub echo_port: Option<u16>,
+}
+
+/// Starts a TCP echo server on 127.0.0.1 (guests reach it as
+/// 10.0.2.2:PORT) for the rest of the process; each connection is served on
+/// its own thread until the peer closes or 30 s pass without data.
+pub fn start_echo_server() -> Result<u16, String> {
+    let listener = TcpListener::bind("127.0.0.1:0").map_err(|e| format!("echo server: {e}"))?;
+    let port = listener
+        .local_addr()
+        .map_err(|e| format!("echo server: {e}"))?
+        .port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            std::thread::spawn(move || {
+                let _ = stream.set_read_timeout(Some(Duration::from_secs(30)));
+                let _ = stream.set_write_timeout(Some(Duration::from_secs(30)));
+                let mut buffer = vec![0u8; 64 * 1024];
+                while let Ok(count) = stream.read(&mut buffer) {
+                    if count == 0 || stream.write_all(&buffer[..count]).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    Ok(port)
 }
 
 /// The command that re-runs trial `id` with results in `out`.
@@ -96,6 +125,10 @@ pub struct Boot {
     trials: usize,
     /// Helper extensions (`with`) already loaded.
     helpers: Vec<String>,
+    /// Where the current trial's part of the transcript starts.
+    trial_start: usize,
+    /// The host echo server's port.
+    echo_port: Option<u16>,
 }
 
 impl Boot {
@@ -131,6 +164,8 @@ impl Boot {
             forwards,
             trials: 0,
             helpers: Vec::new(),
+            trial_start: 0,
+            echo_port: config.echo_port,
         })
     }
 
@@ -156,6 +191,10 @@ fn console_error(error: HarnessError) -> ConsoleError {
 
 impl Console for Boot {
     fn command(&mut self, line: &str, timeout: Duration) -> Result<String, ConsoleError> {
+        let line = match self.echo_port {
+            Some(port) => line.replace("{echo-port}", &port.to_string()),
+            None => line.to_string(),
+        };
         self.session
             .send(&format!("{line}\n"))
             .map_err(console_error)?;
@@ -171,6 +210,14 @@ impl Console for Boot {
     }
 
     fn wait_for(&mut self, text: &str, timeout: Duration) -> Result<(), ConsoleError> {
+        // Seen already during this trial (a log line that came early)?
+        if self
+            .transcript()
+            .get(self.trial_start..)
+            .is_some_and(|t| t.contains(text))
+        {
+            return Ok(());
+        }
         self.session
             .expect_within(text, timeout)
             .map(|_| ())
@@ -292,6 +339,7 @@ pub fn run_trial(
     } else {
         0
     };
+    boot.trial_start = start_offset;
     let name = spec.extension.as_str();
     let timeout = config.command_timeout;
     let mut observation = Observation::quiet(spec.mode);
@@ -805,6 +853,7 @@ done
             out: directory,
             reuse_boots: true,
             forwards: Vec::new(),
+            echo_port: None,
         }
     }
 
@@ -1022,6 +1071,19 @@ done
             reproduce_command("a:native:panic:1:5", Path::new("/tmp/my dir's")),
             "cargo xtask inject --reproduce a:native:panic:1:5 --out '/tmp/my dir'\\''s'"
         );
+    }
+
+    #[test]
+    fn the_echo_server_echoes_every_connection() {
+        let port = start_echo_server().unwrap();
+        for message in [&b"hello"[..], &b"second connection"[..]] {
+            let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+            stream.write_all(message).unwrap();
+            stream.shutdown(std::net::Shutdown::Write).unwrap();
+            let mut back = Vec::new();
+            stream.read_to_end(&mut back).unwrap();
+            assert_eq!(back, message);
+        }
     }
 
     #[test]

@@ -41,6 +41,15 @@ pub enum Step {
         /// `run-if-supported`.
         if_supported: bool,
     },
+    /// Send a shell command again and again (every half second) until its
+    /// answer contains `until`, within the step timeout; the last answer
+    /// becomes the current answer.
+    RunUntil {
+        /// The text waited for.
+        until: String,
+        /// The command line.
+        command: String,
+    },
     /// The current answer contains the text.
     Expect(String),
     /// The current answer does not contain the text.
@@ -82,6 +91,9 @@ pub struct Workload {
     pub forwards: Vec<(usize, u16)>,
     /// `pending REASON`: the workload cannot run yet.
     pub pending: Option<String>,
+    /// `echo-server`: the runner serves a TCP echo server on the host,
+    /// reached from the guest as 10.0.2.2:`{echo-port}`.
+    pub echo_server: bool,
     /// The steps with their line numbers.
     pub steps: Vec<(usize, Step)>,
 }
@@ -98,6 +110,7 @@ impl Workload {
             with: Vec::new(),
             forwards: Vec::new(),
             pending: None,
+            echo_server: false,
             steps: Vec::new(),
         };
         let mut have_answer = false;
@@ -125,7 +138,7 @@ impl Workload {
                     Ok(())
                 } else {
                     Err(fail(format!(
-                        "`{directive}` before any `run` or `http-get`: there is no answer to check"
+                        "`{directive}` before any `run`, `run-until` or `http-get`: there is no answer to check"
                     )))
                 }
             };
@@ -180,6 +193,28 @@ impl Workload {
                     };
                     workload.forwards.push(forward);
                     continue;
+                }
+                "echo-server" if rest.is_empty() => {
+                    workload.echo_server = true;
+                    continue;
+                }
+                "run-until" => {
+                    let Some((until, command)) = rest.split_once(" :: ") else {
+                        return Err(fail(
+                            "`run-until TEXT :: COMMAND` needs a text, ` :: ` and a command".into(),
+                        ));
+                    };
+                    let (until, command) = (until.trim(), command.trim());
+                    if until.is_empty() || command.is_empty() {
+                        return Err(fail(
+                            "`run-until TEXT :: COMMAND` needs a text, ` :: ` and a command".into(),
+                        ));
+                    }
+                    have_answer = true;
+                    Step::RunUntil {
+                        until: until.to_string(),
+                        command: command.to_string(),
+                    }
                 }
                 "run" | "run-if-supported" => {
                     have_answer = true;
@@ -237,17 +272,19 @@ impl Workload {
                 }
                 other => {
                     return Err(fail(format!(
-                        "unknown directive `{other}` (timeout, with, forward, pending, run, run-if-supported, expect, expect-not, capture, digest, wait-for, http-get)"
+                        "unknown directive `{other}` (timeout, with, forward, echo-server, pending, run, run-if-supported, run-until, expect, expect-not, capture, digest, wait-for, http-get)"
                     )));
                 }
             };
             workload.steps.push((number, step));
         }
         if workload.pending.is_none()
-            && !workload
-                .steps
-                .iter()
-                .any(|(_, s)| matches!(s, Step::Run { .. } | Step::HttpGet { .. }))
+            && !workload.steps.iter().any(|(_, s)| {
+                matches!(
+                    s,
+                    Step::Run { .. } | Step::RunUntil { .. } | Step::HttpGet { .. }
+                )
+            })
         {
             return Err(format!(
                 "{}: no `run` or `http-get` step: the workload does nothing",
@@ -411,6 +448,29 @@ pub fn execute(
                 }
             }
             _ if skipping => continue,
+            Step::RunUntil { until, command } => {
+                let started = std::time::Instant::now();
+                loop {
+                    match console.command(command, timeout) {
+                        Ok(text) => answer = clean_answer(&text),
+                        Err(error) => {
+                            run.console_error = Some(error);
+                            return run;
+                        }
+                    }
+                    if answer.contains(until.as_str()) {
+                        break Ok(());
+                    }
+                    if started.elapsed() >= timeout {
+                        break Err(fail(format!(
+                            "`{command}` did not answer {until:?} within {} s; last answer {:?}",
+                            timeout.as_secs(),
+                            shorten(&answer)
+                        )));
+                    }
+                    std::thread::sleep(Duration::from_millis(500));
+                }
+            }
             Step::HttpGet { card, port, path } => {
                 match console.http_get(*card, *port, path, timeout) {
                     Ok(text) => {
@@ -713,6 +773,52 @@ expect up
         assert!(run.passed(), "{run:?}");
         assert_eq!(run.captures[0].0, "page");
         assert_eq!(run.captures[0].1.len(), 16);
+    }
+
+    #[test]
+    fn run_until_repeats_a_command_until_its_answer_holds() {
+        let w = parse(
+            "timeout 5\necho-server\nrun-until inet 10.0.2.15/24 :: ifconfig\nexpect e1000-0\n",
+        )
+        .unwrap();
+        assert!(w.echo_server);
+        assert_eq!(
+            w.steps[0].1,
+            Step::RunUntil {
+                until: "inet 10.0.2.15/24".into(),
+                command: "ifconfig".into()
+            }
+        );
+        let mut c = console(vec![
+            (
+                "ifconfig",
+                Ok("e1000-0: mac 52:54:00:12:34:56\n    inet none (waiting for a DHCP lease)"),
+            ),
+            (
+                "ifconfig",
+                Ok("e1000-0: mac 52:54:00:12:34:56\n    inet 10.0.2.15/24 gateway 10.0.2.2"),
+            ),
+        ]);
+        let run = execute(&w, &mut c, None);
+        assert!(run.passed(), "{run:?}");
+        assert_eq!(c.sent.len(), 2);
+        let w = parse("timeout 1\nrun-until never :: ifconfig\n").unwrap();
+        let mut c = console(vec![
+            ("ifconfig", Ok("a")),
+            ("ifconfig", Ok("b")),
+            ("ifconfig", Ok("c")),
+        ]);
+        let run = execute(&w, &mut c, None);
+        assert!(
+            run.failure
+                .unwrap()
+                .contains("did not answer \"never\" within 1 s; last answer")
+        );
+        assert!(
+            parse("run-until ifconfig\n")
+                .unwrap_err()
+                .contains("` :: `")
+        );
     }
 
     #[test]
