@@ -45,6 +45,23 @@ commands:
             --no-build        boot the existing kernel ELF without building
             --cmdline STR     more kernel command line after bench=NAME
             -- ARGS...        extra QEMU arguments, for both boots
+  inject  a fault-injection campaign under QEMU (docs/fault-injection-campaigns.md)
+            --extension E[,E...]  extensions under test (each needs a workload)
+            --faults T[,T...]     fault types, or the groups all, mutation,
+                                  fail-point, crash (crash kinds work today)
+            --trials N            trials per extension per mode (default 10)
+            --count K             faults per trial (default 5)
+            --seed S              campaign seed (default 1)
+            --mode M              native, isolated or both (default both)
+            --jobs J              parallel QEMUs (default: CPU count)
+            --out DIR             writes trials.jsonl, report.md, report.svg, logs/
+            --knobs K=V,...       fail-point knobs: probability, interval, times, nth
+            --timeout SECS        a command unanswered this long is a hang (default 20)
+            --no-reuse            a fresh boot for every isolated trial too
+            --no-build            use the existing kernel ELF
+            --cmdline STR         more kernel command line (after nim.autoload=0)
+          inject --reproduce ID --out DIR: re-runs one trial (ID from trials.jsonl)
+          in a fresh boot and compares it with DIR/trials.jsonl
   new-extension NAME
           a new extension crate in extensions/NAME, copied from extensions/template
           (NAME: up to 31 of a-z, 0-9, '-', '_', starting with a letter; the type
@@ -154,6 +171,8 @@ pub enum Cmd {
     Bench(BenchArgs),
     /// `new-extension NAME` (the name passed [`crate::new_extension::check_name`]).
     NewExtension(String),
+    /// `inject ...`
+    Inject(crate::inject::options::InjectArgs),
 }
 
 /// Takes the value of `--flag VALUE` or `--flag=VALUE`.
@@ -331,6 +350,7 @@ pub fn parse(args: &[String]) -> Result<Cmd, String> {
             }
             Ok(Cmd::Bench(b))
         }
+        "inject" => crate::inject::options::parse(rest).map(Cmd::Inject),
         "new-extension" => {
             let Some(name) = it.next() else {
                 return Err("`new-extension` needs the new extension's name".into());
@@ -476,6 +496,37 @@ mod tests {
         for b in Benchmark::ALL {
             assert!(USAGE.contains(&format!("\n            {}  ", b.name())));
         }
+    }
+
+    #[test]
+    fn inject_is_parsed_and_documented() {
+        assert!(matches!(
+            p(&[
+                "inject",
+                "--extension",
+                "crashtest",
+                "--faults",
+                "panic",
+                "--out",
+                "d"
+            ]),
+            Ok(Cmd::Inject(_))
+        ));
+        let error = p(&[
+            "inject",
+            "--extension",
+            "crashtest",
+            "--faults",
+            "panic",
+            "--trials",
+            "0",
+            "--out",
+            "d",
+        ])
+        .unwrap_err();
+        assert_eq!(error, "--trials expects a positive number, got \"0\"");
+        assert!(USAGE.contains("\n  inject  "));
+        assert!(USAGE.contains("--reproduce ID --out DIR"));
     }
 
     #[test]

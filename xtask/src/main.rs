@@ -1,5 +1,5 @@
 //! The project's one entry point:
-//! `cargo xtask build|run|test|check|bench|new-extension|help`.
+//! `cargo xtask build|run|test|check|bench|inject|new-extension|help`.
 //!
 //! Invariants:
 //! - The kernel build command lives in exactly one function,
@@ -16,6 +16,7 @@ mod bench;
 mod bench_net;
 mod bench_recovery;
 mod extensions;
+mod inject;
 mod libtest;
 mod new_extension;
 
@@ -48,6 +49,7 @@ fn main() -> ExitCode {
         Cmd::Check => check(),
         Cmd::Test(a) => test(&a),
         Cmd::Bench(a) => bench::run(&a),
+        Cmd::Inject(a) => inject::run(&a),
         Cmd::NewExtension(name) => new_extension::create(&root(), &name)
             .map(|_| println!("{}", new_extension::success_message(&name))),
     };
@@ -503,6 +505,45 @@ fn scenario_tests(a: &TestArgs, qemu: &Path, kernel: &Path, t: &mut Totals) {
     });
 }
 
+/// Names of the results [`inject::test_campaign`] reports (for `--filter`).
+const INJECT_TEST_NAMES: [&str; 5] = [
+    "inject::campaign_setup",
+    "inject::campaign_writes_records_report_and_chart",
+    "inject::every_isolated_crash_kind_is_recovered",
+    "inject::engine_trials_run_without_infra_errors",
+    "inject::reproducing_a_trial_gives_the_same_faults_and_outcome",
+];
+
+fn inject_tests(a: &TestArgs, qemu: &Path, kernel: &Path, t: &mut Totals) {
+    if let Some(filter) = &a.filter
+        && !INJECT_TEST_NAMES
+            .iter()
+            .any(|name| name.contains(filter.as_str()))
+    {
+        return;
+    }
+    let jobs = a
+        .jobs
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
+    stage(&format!(
+        "test: a small fault-injection campaign (crashtest, isolated, {jobs} QEMU(s)) and its reproducibility"
+    ));
+    for (name, result) in inject::test_campaign(qemu, kernel, jobs) {
+        match result {
+            Ok(note) => {
+                let note = note.map(|n| format!(" ({n})")).unwrap_or_default();
+                println!("test {name} ... ok{note}");
+                t.passed += 1;
+            }
+            Err(detail) => {
+                println!("test {name} ... FAILED");
+                t.fail(&name, detail);
+            }
+        }
+        let _ = io::stdout().flush();
+    }
+}
+
 fn test(a: &TestArgs) -> Result<(), String> {
     let start = Instant::now();
     let mut t = Totals::default();
@@ -514,6 +555,7 @@ fn test(a: &TestArgs) -> Result<(), String> {
             Ok((qemu, kernel)) => {
                 kernel_tests(a, &qemu, &kernel, &mut t);
                 scenario_tests(a, &qemu, &kernel, &mut t);
+                inject_tests(a, &qemu, &kernel, &mut t);
             }
             Err(e) => {
                 println!("test kernel build/QEMU setup ... FAILED");
