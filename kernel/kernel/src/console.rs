@@ -158,6 +158,44 @@ struct Logger;
 
 static LOGGER: Logger = Logger;
 
+/// Longest input line the console redraws after a log line.
+const MAX_INPUT_LINE: usize = 300;
+
+/// What the shell shows on the input line while it waits for input (the
+/// prompt and what was typed so far); empty while a command runs.
+struct InputLine {
+    bytes: [u8; MAX_INPUT_LINE],
+    length: usize,
+    shown: bool,
+}
+
+static INPUT_LINE: IrqSpinlock<InputLine> = IrqSpinlock::new(InputLine {
+    bytes: [0; MAX_INPUT_LINE],
+    length: 0,
+    shown: false,
+});
+
+/// The shell shows `prompt` followed by `typed` and waits (or, with
+/// `None`, runs a command). A log line printed meanwhile goes on a line of
+/// its own and the input line is drawn again below it, so log output never
+/// splits a prompt from what is typed after it.
+pub fn set_input_line(line: Option<(&str, &str)>) {
+    let mut input = INPUT_LINE.lock();
+    match line {
+        None => input.shown = false,
+        Some((prompt, typed)) => {
+            let mut length = 0;
+            for part in [prompt.as_bytes(), typed.as_bytes()] {
+                let take = part.len().min(MAX_INPUT_LINE - length);
+                input.bytes[length..length + take].copy_from_slice(&part[..take]);
+                length += take;
+            }
+            input.length = length;
+            input.shown = true;
+        }
+    }
+}
+
 impl log::Log for Logger {
     fn enabled(&self, metadata: &log::Metadata<'_>) -> bool {
         metadata.level() <= log::max_level()
@@ -172,6 +210,10 @@ impl log::Log for Logger {
             .target()
             .strip_prefix("kernel::")
             .unwrap_or(record.target());
+        let input = INPUT_LINE.lock();
+        if input.shown {
+            print(format_args!("\n"));
+        }
         print(format_args!(
             "[{:5}.{:06}] {:<5} {}: {}\n",
             micros / 1_000_000,
@@ -180,6 +222,10 @@ impl log::Log for Logger {
             target,
             record.args()
         ));
+        if input.shown {
+            let line = core::str::from_utf8(&input.bytes[..input.length]).unwrap_or("> ");
+            print(format_args!("{line}"));
+        }
     }
 
     fn flush(&self) {}

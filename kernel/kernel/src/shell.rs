@@ -135,6 +135,7 @@ pub fn run(boot_started_tsc: u64) -> ! {
     );
     let mut editor = LineEditor::new(MAX_LINE);
     print!("{PROMPT}");
+    crate::console::set_input_line(Some((PROMPT, "")));
     let mut buffer = [0u8; 64];
     loop {
         let count = match console.read(&mut buffer) {
@@ -157,11 +158,13 @@ pub fn run(boot_started_tsc: u64) -> ! {
                 Feed::Bell => print!("\x07"),
                 Feed::Cancel => print!("^C\n{PROMPT}"),
                 Feed::Line(line) => {
+                    crate::console::set_input_line(None);
                     println!();
                     execute(&line);
                     print!("{PROMPT}");
                 }
             }
+            crate::console::set_input_line(Some((PROMPT, editor.pending())));
         }
     }
 }
