@@ -372,9 +372,11 @@ impl Session {
     pub fn command(&mut self, line: &str) -> Result<String, HarnessError> {
         self.send(line)?;
         self.send("\n")?;
-        // An edited line (control characters) is not echoed as typed.
-        if !line.is_empty() && !line.chars().any(char::is_control) {
-            self.expect(line)?;
+        // The echo starts with what was typed before the first control
+        // character (an edited line is not echoed as typed after that).
+        let typed = line.split(char::is_control).next().unwrap_or("");
+        if !typed.is_empty() {
+            self.expect(typed)?;
         }
         self.expect("\n")?;
         self.expect_prompt()
