@@ -180,7 +180,15 @@ static INPUT_LINE: IrqSpinlock<InputLine> = IrqSpinlock::new(InputLine {
 /// its own and the input line is drawn again below it, so log output never
 /// splits a prompt from what is typed after it.
 pub fn set_input_line(line: Option<(&str, &str)>) {
+    echo_input(format_args!(""), line);
+}
+
+/// Prints `echo` (the shell's answer to a key: the character, an erase, a
+/// new prompt) and records the input line it leaves, in one step, so that
+/// a log line cannot come between them and redraw a stale line.
+pub fn echo_input(echo: fmt::Arguments<'_>, line: Option<(&str, &str)>) {
     let mut input = INPUT_LINE.lock();
+    print(echo);
     match line {
         None => input.shown = false,
         Some((prompt, typed)) => {

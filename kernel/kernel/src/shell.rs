@@ -134,8 +134,7 @@ pub fn run(boot_started_tsc: u64) -> ! {
         boot_us / 1000
     );
     let mut editor = LineEditor::new(MAX_LINE);
-    print!("{PROMPT}");
-    crate::console::set_input_line(Some((PROMPT, "")));
+    crate::console::echo_input(format_args!("{PROMPT}"), Some((PROMPT, "")));
     let mut buffer = [0u8; 64];
     loop {
         let count = match console.read(&mut buffer) {
@@ -148,23 +147,30 @@ pub fn run(boot_started_tsc: u64) -> ! {
         for &byte in &buffer[..count] {
             match editor.feed(byte) {
                 Feed::Nothing => {}
-                Feed::Echo(byte) => print!("{}", byte as char),
-                Feed::Erase => print!("\x08 \x08"),
+                Feed::Echo(byte) => crate::console::echo_input(
+                    format_args!("{}", byte as char),
+                    Some((PROMPT, editor.pending())),
+                ),
+                Feed::Erase => crate::console::echo_input(
+                    format_args!("\x08 \x08"),
+                    Some((PROMPT, editor.pending())),
+                ),
                 Feed::EraseMany(count) => {
                     for _ in 0..count {
                         print!("\x08 \x08");
                     }
+                    crate::console::set_input_line(Some((PROMPT, editor.pending())));
                 }
                 Feed::Bell => print!("\x07"),
-                Feed::Cancel => print!("^C\n{PROMPT}"),
+                Feed::Cancel => {
+                    crate::console::echo_input(format_args!("^C\n{PROMPT}"), Some((PROMPT, "")))
+                }
                 Feed::Line(line) => {
-                    crate::console::set_input_line(None);
-                    println!();
+                    crate::console::echo_input(format_args!("\n"), None);
                     execute(&line);
-                    print!("{PROMPT}");
+                    crate::console::echo_input(format_args!("{PROMPT}"), Some((PROMPT, "")));
                 }
             }
-            crate::console::set_input_line(Some((PROMPT, editor.pending())));
         }
     }
 }
