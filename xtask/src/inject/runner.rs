@@ -195,18 +195,21 @@ impl Console for Boot {
             Some(port) => line.replace("{echo-port}", &port.to_string()),
             None => line.to_string(),
         };
+        let started = Instant::now();
         self.session
             .send(&format!("{line}\n"))
             .map_err(console_error)?;
-        let all = self
-            .session
-            .expect_prompt_within(timeout)
+        // The answer starts after the echo of the command. A kernel log line
+        // printed while the shell waits for input is followed by the prompt
+        // (and what was typed so far) drawn again, so prompts seen before
+        // the echo say nothing; the redrawn line plus the rest of the echo
+        // always shows the whole command, then the end of the line.
+        self.session
+            .expect_within(&format!("{line}\n"), timeout)
             .map_err(console_error)?;
-        // The first line is the echo of the command.
-        Ok(match all.find('\n') {
-            Some(i) => all[i + 1..].to_string(),
-            None => String::new(),
-        })
+        self.session
+            .expect_prompt_within(timeout.saturating_sub(started.elapsed()))
+            .map_err(console_error)
     }
 
     fn wait_for(&mut self, text: &str, timeout: Duration) -> Result<(), ConsoleError> {
@@ -243,8 +246,8 @@ impl Console for Boot {
     }
 }
 
-/// `GET path` from 127.0.0.1:`port`: the status line, an empty line and the
-/// body.
+/// `GET path` from 127.0.0.1:`port`: the status line, the body's summary
+/// line, an empty line and the body ([`split_http_response`]).
 pub fn http_get(port: u16, path: &str, timeout: Duration) -> Result<String, String> {
     let address = std::net::SocketAddr::from(([127, 0, 0, 1], port));
     let mut stream = TcpStream::connect_timeout(&address, timeout)
@@ -266,18 +269,32 @@ pub fn http_get(port: u16, path: &str, timeout: Duration) -> Result<String, Stri
     split_http_response(&response)
 }
 
-/// `STATUS LINE\n\nBODY` of a raw HTTP response.
+/// `STATUS LINE\nbody N bytes, fnv1a 0xHEX\n\nBODY` of a raw HTTP
+/// response: the length and 64-bit FNV-1a are of the body's raw bytes (so a
+/// workload can check a binary body exactly); the body itself is shown as
+/// lossy UTF-8.
 pub fn split_http_response(response: &[u8]) -> Result<String, String> {
-    let text = String::from_utf8_lossy(response);
-    let (head, body) = text
-        .split_once("\r\n\r\n")
-        .or_else(|| text.split_once("\n\n"))
+    let end = |separator: &[u8]| {
+        response
+            .windows(separator.len())
+            .position(|w| w == separator)
+            .map(|at| (at, at + separator.len()))
+    };
+    let (head_end, body_start) = end(b"\r\n\r\n")
+        .or_else(|| end(b"\n\n"))
         .ok_or_else(|| format!("no end of headers in a {}-byte response", response.len()))?;
+    let head = String::from_utf8_lossy(&response[..head_end]);
+    let body = &response[body_start..];
     let status = head.lines().next().unwrap_or_default().trim();
     if !status.starts_with("HTTP/") {
         return Err(format!("not an HTTP response: {status:?}"));
     }
-    Ok(format!("{status}\n\n{body}"))
+    Ok(format!(
+        "{status}\nbody {} bytes, fnv1a {:#018x}\n\n{}",
+        body.len(),
+        super::trial::fnv1a(body),
+        String::from_utf8_lossy(body)
+    ))
 }
 
 /// A trial's result plus whether its boot may serve the next trial.
@@ -514,7 +531,47 @@ pub fn run_trial(
             alive = false;
         }
         observation.differences = post.differences(&golden);
+        let failed = !post.passed();
         observation.post = Some(post);
+        // The workload failed with the extension (a fault detected in the
+        // extension since the trial started): once it runs again, the
+        // workload once more. Native extensions are not restarted.
+        if alive && failed && spec.mode == Mode::Isolated {
+            let log = boot.transcript();
+            let detected = !LogFindings::scan(log.get(start_offset..).unwrap_or(""), name)
+                .faults
+                .is_empty();
+            if detected {
+                match wait_until_running(boot, name, workload.timeout) {
+                    Ok(true) => {
+                        let rerun = workload::execute(workload, boot, Some(&golden));
+                        if let Some(error) = &rerun.console_error
+                            && !matches!(error, ConsoleError::Other(_))
+                        {
+                            observation.kernel = kernel_end(
+                                boot,
+                                error,
+                                "the workload after the restart",
+                                workload.timeout,
+                            );
+                            alive = false;
+                        }
+                        observation.rerun_differences = rerun.differences(&golden);
+                        observation.rerun = Some(rerun);
+                    }
+                    Ok(false) => {}
+                    Err(error) => {
+                        observation.kernel = kernel_end(
+                            boot,
+                            &error,
+                            "`ext list` (waiting for the restart)",
+                            timeout,
+                        );
+                        alive = false;
+                    }
+                }
+            }
+        }
     } else if alive {
         observation.post = Some(golden.clone());
     }
@@ -607,6 +664,26 @@ pub fn run_trial(
     );
     result.record.detected = detected;
     result
+}
+
+/// Asks `ext list` every half second until extension `name` is running
+/// (`Ok(true)`), or `timeout` has passed (`Ok(false)`).
+fn wait_until_running(
+    boot: &mut Boot,
+    name: &str,
+    timeout: Duration,
+) -> Result<bool, ConsoleError> {
+    let started = Instant::now();
+    loop {
+        let answer = boot.command("ext list", timeout)?;
+        if scenarios::checks::ext_row(&answer, name).is_ok_and(|row| row.state == "running") {
+            return Ok(true);
+        }
+        if started.elapsed() >= timeout {
+            return Ok(false);
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
 }
 
 #[allow(clippy::too_many_arguments, reason = "the parts of one record")]
@@ -727,6 +804,58 @@ pub fn save_log(out: &Path, result: &TrialResult) {
     }
 }
 
+/// The trials not yet taken by a worker: native ones, and isolated ones per
+/// extension, each in plan order.
+#[derive(Debug)]
+pub struct TrialQueues {
+    native: VecDeque<usize>,
+    isolated: Vec<(String, VecDeque<usize>)>,
+}
+
+impl TrialQueues {
+    /// The queues of `trials` (indices into it).
+    pub fn new(trials: &[TrialSpec]) -> TrialQueues {
+        let mut queues = TrialQueues {
+            native: VecDeque::new(),
+            isolated: Vec::new(),
+        };
+        for (index, trial) in trials.iter().enumerate() {
+            if trial.mode == Mode::Native {
+                queues.native.push_back(index);
+                continue;
+            }
+            match queues
+                .isolated
+                .iter_mut()
+                .find(|(name, _)| *name == trial.extension)
+            {
+                Some((_, queue)) => queue.push_back(index),
+                None => queues
+                    .isolated
+                    .push((trial.extension.clone(), VecDeque::from([index]))),
+            }
+        }
+        queues
+    }
+
+    /// The next trial for a worker holding an isolated boot of extension
+    /// `holding` (`None`: no boot): an isolated trial of that extension if
+    /// any is left, else a native trial, else any isolated trial.
+    pub fn next(&mut self, holding: Option<&str>) -> Option<usize> {
+        if let Some(name) = holding
+            && let Some((_, queue)) = self.isolated.iter_mut().find(|(n, _)| n == name)
+            && let Some(index) = queue.pop_front()
+        {
+            return Some(index);
+        }
+        self.native.pop_front().or_else(|| {
+            self.isolated
+                .iter_mut()
+                .find_map(|(_, queue)| queue.pop_front())
+        })
+    }
+}
+
 /// Runs `trials` on `jobs` workers; `on_result` sees each result as it
 /// arrives (on the calling thread). Returns the number of boots.
 pub fn run_pool(
@@ -736,16 +865,11 @@ pub fn run_pool(
     jobs: usize,
     on_result: &mut dyn FnMut(usize, TrialResult),
 ) -> usize {
-    // Two queues: a worker holding an isolated boot takes isolated trials
-    // first; a worker without one takes native trials first.
-    let queues: Mutex<(VecDeque<usize>, VecDeque<usize>)> = Mutex::new((
-        (0..trials.len())
-            .filter(|&i| trials[i].mode == Mode::Native)
-            .collect(),
-        (0..trials.len())
-            .filter(|&i| trials[i].mode == Mode::Isolated)
-            .collect(),
-    ));
+    // A worker holding an isolated boot takes the next isolated trial of
+    // the same extension (a boot never passes from one extension to
+    // another: their helpers, interfaces and sockets would meet); a worker
+    // without one takes native trials first, then isolated ones.
+    let queues: Mutex<TrialQueues> = Mutex::new(TrialQueues::new(trials));
     let (sender, receiver) = mpsc::channel();
     let boots = Mutex::new(0usize);
     std::thread::scope(|scope| {
@@ -754,22 +878,25 @@ pub fn run_pool(
             let (queues, boots) = (&queues, &boots);
             scope.spawn(move || {
                 let mut held: Option<Boot> = None;
+                let mut held_for: Option<&str> = None;
                 let mut my_boots = 0usize;
                 loop {
-                    let next = {
-                        let mut q = queues.lock().unwrap_or_else(|p| p.into_inner());
-                        if held.is_some() {
-                            q.1.pop_front().or_else(|| q.0.pop_front())
-                        } else {
-                            q.0.pop_front().or_else(|| q.1.pop_front())
-                        }
-                    };
+                    let next = queues
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .next(held_for.filter(|_| held.is_some()));
                     let Some(index) = next else { break };
                     let spec = &trials[index];
+                    if held_for != Some(spec.extension.as_str())
+                        && let Some(mut boot) = held.take()
+                    {
+                        boot.kill();
+                    }
                     let workload = &workloads[&spec.extension];
                     let (result, keep) =
                         run_one(spec, workload, config, held.take(), &mut my_boots);
                     held = keep;
+                    held_for = Some(spec.extension.as_str());
                     if sender.send((index, result)).is_err() {
                         break;
                     }
@@ -1062,6 +1189,32 @@ done
     }
 
     #[test]
+    fn a_held_boot_only_serves_trials_of_its_extension() {
+        let trial = |extension: &str, mode| TrialSpec {
+            extension: extension.into(),
+            ..crash_trial(mode, "panic")
+        };
+        let trials = [
+            trial("e1000", Mode::Native),
+            trial("e1000", Mode::Isolated),
+            trial("e1000", Mode::Isolated),
+            trial("httpd", Mode::Native),
+            trial("httpd", Mode::Isolated),
+        ];
+        let mut queues = TrialQueues::new(&trials);
+        assert_eq!(queues.next(None), Some(0), "natives first without a boot");
+        assert_eq!(
+            queues.next(Some("httpd")),
+            Some(4),
+            "the held boot's extension"
+        );
+        assert_eq!(queues.next(Some("httpd")), Some(3), "then natives");
+        assert_eq!(queues.next(Some("httpd")), Some(1), "then any isolated");
+        assert_eq!(queues.next(Some("e1000")), Some(2));
+        assert_eq!(queues.next(None), None);
+    }
+
+    #[test]
     fn reproduce_commands_quote_odd_directories() {
         assert_eq!(
             reproduce_command("crashtest:isolated:panic:1:5", Path::new("/tmp/c1")),
@@ -1098,7 +1251,16 @@ done
     fn http_responses_split_into_status_and_body() {
         assert_eq!(
             split_http_response(b"HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nhi").unwrap(),
-            "HTTP/1.0 200 OK\n\nhi"
+            "HTTP/1.0 200 OK\nbody 2 bytes, fnv1a 0x08ba5f07b55ec3da\n\nhi"
+        );
+        // Binary bodies: the summary is over the raw bytes.
+        let mut big = b"HTTP/1.1 200 OK\r\n\r\n".to_vec();
+        big.extend((0..65_536u32).map(|i| (i % 251) as u8));
+        let answer = split_http_response(&big).unwrap();
+        assert!(
+            answer.starts_with("HTTP/1.1 200 OK\nbody 65536 bytes, fnv1a 0x7df71ef445707abc\n\n"),
+            "{}",
+            &answer[..80]
         );
         assert!(split_http_response(b"garbage").is_err());
         assert!(split_http_response(b"SSH-2.0\r\n\r\n").is_err());
@@ -1117,7 +1279,10 @@ done
             request
         });
         let answer = http_get(port, "/index.html", Duration::from_secs(5)).unwrap();
-        assert_eq!(answer, "HTTP/1.0 200 OK\n\nhello");
+        assert_eq!(
+            answer,
+            "HTTP/1.0 200 OK\nbody 5 bytes, fnv1a 0xa430d84680aabd0b\n\nhello"
+        );
         assert!(
             server
                 .join()
