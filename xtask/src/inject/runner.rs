@@ -116,6 +116,10 @@ fn free_port() -> Result<u16, String> {
         .map_err(|e| format!("no free TCP port on 127.0.0.1: {e}"))
 }
 
+/// How long an answer of log lines only waits for the command's echo to
+/// follow (see [`Boot`]'s `command`).
+const REDRAW_GRACE: Duration = Duration::from_millis(200);
+
 /// One running kernel.
 pub struct Boot {
     session: Session,
@@ -200,16 +204,28 @@ impl Console for Boot {
             .send(&format!("{line}\n"))
             .map_err(console_error)?;
         // The answer starts after the echo of the command. A kernel log line
-        // printed while the shell waits for input is followed by the prompt
-        // (and what was typed so far) drawn again, so prompts seen before
-        // the echo say nothing; the redrawn line plus the rest of the echo
-        // always shows the whole command, then the end of the line.
+        // printed while the shell waits for input starts a new line, and the
+        // prompt and what was typed so far are drawn again after it, so
+        // prompts seen before the echo say nothing. One case looks like an
+        // answer: a log line after the whole command was typed but before
+        // its Enter was read shows `COMMAND\n[log line]\n> COMMAND`; that
+        // "answer" is log lines only, and the redrawn command's own end of
+        // line follows at once (nothing else was sent), so it is skipped.
+        let echo = format!("{line}\n");
         self.session
-            .expect_within(&format!("{line}\n"), timeout)
+            .expect_within(&echo, timeout)
             .map_err(console_error)?;
-        self.session
-            .expect_prompt_within(timeout.saturating_sub(started.elapsed()))
-            .map_err(console_error)
+        loop {
+            let answer = self
+                .session
+                .expect_prompt_within(timeout.saturating_sub(started.elapsed()))
+                .map_err(console_error)?;
+            if !workload::clean_answer(&answer).trim().is_empty()
+                || self.session.expect_within(&echo, REDRAW_GRACE).is_err()
+            {
+                return Ok(answer);
+            }
+        }
     }
 
     fn wait_for(&mut self, text: &str, timeout: Duration) -> Result<(), ConsoleError> {
@@ -533,42 +549,37 @@ pub fn run_trial(
         observation.differences = post.differences(&golden);
         let failed = !post.passed();
         observation.post = Some(post);
-        // The workload failed with the extension (a fault detected in the
-        // extension since the trial started): once it runs again, the
-        // workload once more. Native extensions are not restarted.
+        // The workload failed with the extension (a fault the kernel
+        // detected in it since the injection: its fault count grew; the log
+        // line may trail the answer): once it runs again, the workload once
+        // more. Native extensions are not restarted.
         if alive && failed && spec.mode == Mode::Isolated {
-            let log = boot.transcript();
-            let detected = !LogFindings::scan(log.get(start_offset..).unwrap_or(""), name)
-                .faults
-                .is_empty();
-            if detected {
-                match wait_until_running(boot, name, workload.timeout) {
-                    Ok(true) => {
-                        let rerun = workload::execute(workload, boot, Some(&golden));
-                        if let Some(error) = &rerun.console_error
-                            && !matches!(error, ConsoleError::Other(_))
-                        {
-                            observation.kernel = kernel_end(
-                                boot,
-                                error,
-                                "the workload after the restart",
-                                workload.timeout,
-                            );
-                            alive = false;
-                        }
-                        observation.rerun_differences = rerun.differences(&golden);
-                        observation.rerun = Some(rerun);
-                    }
-                    Ok(false) => {}
-                    Err(error) => {
+            match wait_until_running(boot, name, faults_before, workload.timeout) {
+                Ok(Restart::Running) => {
+                    let rerun = workload::execute(workload, boot, Some(&golden));
+                    if let Some(error) = &rerun.console_error
+                        && !matches!(error, ConsoleError::Other(_))
+                    {
                         observation.kernel = kernel_end(
                             boot,
-                            &error,
-                            "`ext list` (waiting for the restart)",
-                            timeout,
+                            error,
+                            "the workload after the restart",
+                            workload.timeout,
                         );
                         alive = false;
                     }
+                    observation.rerun_differences = rerun.differences(&golden);
+                    observation.rerun = Some(rerun);
+                }
+                Ok(Restart::NoFault | Restart::NotRunning) => {}
+                Err(error) => {
+                    observation.kernel = kernel_end(
+                        boot,
+                        &error,
+                        "`ext list` (waiting for the restart)",
+                        timeout,
+                    );
+                    alive = false;
                 }
             }
         }
@@ -666,21 +677,40 @@ pub fn run_trial(
     result
 }
 
-/// Asks `ext list` every half second until extension `name` is running
-/// (`Ok(true)`), or `timeout` has passed (`Ok(false)`).
+/// What [`wait_until_running`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Restart {
+    /// No fault was recorded in the extension since the count was taken.
+    NoFault,
+    /// A fault was recorded and the extension runs again.
+    Running,
+    /// A fault was recorded and the extension did not run again in time.
+    NotRunning,
+}
+
+/// If `ext list` counts more faults of extension `name` than
+/// `faults_before`, asks it every half second until the extension is
+/// running again, for at most `timeout`.
 fn wait_until_running(
     boot: &mut Boot,
     name: &str,
+    faults_before: u64,
     timeout: Duration,
-) -> Result<bool, ConsoleError> {
+) -> Result<Restart, ConsoleError> {
     let started = Instant::now();
     loop {
         let answer = boot.command("ext list", timeout)?;
-        if scenarios::checks::ext_row(&answer, name).is_ok_and(|row| row.state == "running") {
-            return Ok(true);
+        let Ok(row) = scenarios::checks::ext_row(&answer, name) else {
+            return Ok(Restart::NotRunning);
+        };
+        if row.faults <= faults_before {
+            return Ok(Restart::NoFault);
+        }
+        if row.state == "running" {
+            return Ok(Restart::Running);
         }
         if started.elapsed() >= timeout {
-            return Ok(false);
+            return Ok(Restart::NotRunning);
         }
         std::thread::sleep(Duration::from_millis(500));
     }
@@ -948,10 +978,20 @@ while IFS= read -r line; do
       echo 'inject patch 1 type=pointer address=0xffffc000000040a0 site=crashtest::increment+0x4 old=488b4f08 new=488b4f48 before="mov rcx, [rdi+0x8]" after="mov rcx, [rdi+0x48]"'
       echo 'inject armed crashtest patches=2';;
     "inject crashtest alloc seed=1 times=1") echo 'inject fail-point crashtest alloc armed';;
+    "inject crashtest nop seed=1 count=5")
+      echo 'inject patch 0 type=nop address=0xffffc00000004067 site=crashtest::increment+0x1b old=488b07 new=0f1f00 before="mov rax, [rdi]" after="nop dword ptr [rax]"'
+      echo 'inject armed crashtest patches=1'; armed=1;;
+    "ext call crashtest increment")
+      if [ "$armed" = 1 ]; then armed=0; generation=$((generation + 1)); faults=$((faults + 1))
+        echo 'crashtest: call failed: the extension failed'
+      else echo 'crashtest: counter=1'; fi;;
     "inject crashtest irq seed=1 count=5") echo 'inject: error: no irq sites in crashtest';;
     "inject status crashtest") printf 'inject activated 0 no\ninject activated 1 no\ninject fired alloc 0\ninject status end\n';;
     "inject clear crashtest") echo 'inject cleared crashtest';;
     uptime) echo 'up 1.000 s (1000 ticks at 1000 Hz)';;
+    late-log) printf '[    1.000000] INFO  x: a log line before the Enter was read\n> %s\n' "$line"
+      printf '[    1.000001] INFO  x: a log line of the command\nthe answer\n';;
+    quiet) printf '[    1.000002] INFO  x: only a log line\n';;
     help) printf '  help       help               list the commands\n  ext        ext list           isolated extensions\n';;
     *) printf "unknown command '%s' (type 'help')\n" "${line%% *}";;
   esac
@@ -1162,11 +1202,39 @@ done
     }
 
     #[test]
+    fn a_workload_that_fails_with_a_detected_fault_runs_again_after_the_restart() {
+        let config = fake_config("rerun");
+        let mut boots = 0;
+        let workload = Workload::parse(
+            Path::new("w.txt"),
+            "timeout 2\nrun ext call crashtest increment\nexpect counter=\n",
+        )
+        .unwrap();
+        let (result, held) = run_one(
+            &crash_trial(Mode::Isolated, "nop"),
+            &workload,
+            &config,
+            None,
+            &mut boots,
+        );
+        let record = &result.record;
+        assert_eq!(record.outcome, Outcome::Recovered, "{}", record.detail);
+        assert!(
+            record
+                .detail
+                .contains("then ran as golden after the restart"),
+            "{}",
+            record.detail
+        );
+        assert!(held.is_some());
+    }
+
+    #[test]
     fn engine_types_on_a_kernel_without_the_engine_are_infra_errors() {
         let config = fake_config("engine");
         let mut boots = 0;
         let (result, _) = run_one(
-            &crash_trial(Mode::Isolated, "nop"),
+            &crash_trial(Mode::Isolated, "text"),
             &workload(),
             &config,
             None,
@@ -1186,6 +1254,25 @@ done
         let abilities = crate::inject::preflight(&config.qemu, &config.kernel, "").unwrap();
         assert_eq!(abilities.bundled, ["crashtest", "rtc"]);
         assert!(!abilities.has_engine);
+    }
+
+    #[test]
+    fn answers_start_after_the_echo_even_when_a_log_line_redraws_the_prompt() {
+        let config = fake_config("redraw");
+        let mut boot = Boot::start(&config).unwrap();
+        let answer = boot.command("late-log", Duration::from_secs(5)).unwrap();
+        assert_eq!(workload::clean_answer(&answer), "the answer", "{answer:?}");
+        assert!(answer.contains("a log line of the command"));
+        let started = Instant::now();
+        let answer = boot.command("quiet", Duration::from_secs(5)).unwrap();
+        assert_eq!(workload::clean_answer(&answer), "");
+        assert!(started.elapsed() < Duration::from_secs(2));
+        assert!(
+            boot.command("uptime", Duration::from_secs(5))
+                .unwrap()
+                .starts_with("up 1.000 s")
+        );
+        boot.kill();
     }
 
     #[test]
