@@ -105,6 +105,9 @@ pub struct Observation {
     pub refused: Option<String>,
     /// Whether the fault fired: `None` when the kernel cannot tell.
     pub activation: Option<bool>,
+    /// Indices of the patches the kernel reported as executed (for the
+    /// report's causes; not used to classify).
+    pub activated_patches: Vec<usize>,
     /// Faults the kernel detected in the extension after the injection.
     pub faults_detected: usize,
     /// The extension is running at the end (`None`: not known).
@@ -132,6 +135,7 @@ impl Observation {
             fatal_lines: Vec::new(),
             refused: None,
             activation: None,
+            activated_patches: Vec::new(),
             faults_detected: 0,
             running_after: Some(true),
             post: Some(WorkloadRun::default()),

@@ -531,6 +531,21 @@ pub fn run_trial(
             }
         },
     }
+    // A fail point models the extension's environment, which it meets
+    // most at its initialisation (memory, DMA buffers, the device's
+    // configuration): the extension is restarted under it (fail points
+    // stay armed across restarts; a failed start is the trial's outcome).
+    if alive
+        && spec.fault.layer == Layer::FailPoint
+        && observation.refused.is_none()
+        && observation.infra.is_none()
+    {
+        let restart = format!("ext restart {name}");
+        if let Err(error) = boot.command(&restart, timeout) {
+            observation.kernel = kernel_end(boot, &error, &format!("`{restart}`"), timeout);
+            alive = false;
+        }
+    }
 
     // The workload again, activation, a round trip, the extension's state.
     if alive && observation.refused.is_none() && observation.infra.is_none() {
@@ -588,7 +603,21 @@ pub fn run_trial(
     }
     if alive && spec.fault.layer.needs_engine() && observation.infra.is_none() {
         match boot.command(&format!("inject status {name}"), timeout) {
-            Ok(answer) => observation.activation = InjectStatus::parse(&answer).any_activated(),
+            Ok(answer) => {
+                let mut status = InjectStatus::parse(&answer);
+                // Only this trial's layer speaks of its fault.
+                match spec.fault.layer {
+                    Layer::CodeMutation => status.fired.clear(),
+                    _ => status.activated.clear(),
+                }
+                observation.activation = status.any_activated();
+                observation.activated_patches = status
+                    .activated
+                    .iter()
+                    .filter(|(_, yes)| *yes)
+                    .map(|(index, _)| *index as usize)
+                    .collect();
+            }
             Err(error) => {
                 observation.kernel = kernel_end(boot, &error, "`inject status`", timeout);
                 alive = false;
@@ -734,10 +763,19 @@ fn finish(
     let (outcome, detail) = classify(&observation);
     let transcript = boot.transcript();
     let log = transcript.get(start_offset..).unwrap_or("").to_string();
-    let keep_log = !matches!(
+    let cause = super::explain::automatic_cause(
+        spec,
         outcome,
-        Outcome::Recovered | Outcome::NoEffect | Outcome::NotActivated
+        &faults,
+        &observation.activated_patches,
+        &log,
+        &detail,
     );
+    let keep_log = std::env::var_os("INJECT_KEEP_LOGS").is_some()
+        || !matches!(
+            outcome,
+            Outcome::Recovered | Outcome::NoEffect | Outcome::NotActivated
+        );
     let id = spec.id();
     TrialResult {
         record: TrialRecord {
@@ -746,6 +784,7 @@ fn finish(
             build: config.build.clone(),
             outcome,
             detail,
+            cause,
             faults,
             activated: observation.activation,
             recovery_ms: recovery_us.map(|us| us as f64 / 1000.0),
@@ -808,6 +847,7 @@ fn infra_result(spec: &TrialSpec, config: &RunnerConfig, why: String) -> TrialRe
             build: config.build.clone(),
             outcome: Outcome::InfraError,
             detail,
+            cause: None,
             faults: Vec::new(),
             activated: None,
             recovery_ms: None,
@@ -978,6 +1018,7 @@ while IFS= read -r line; do
       echo 'inject patch 1 type=pointer address=0xffffc000000040a0 site=crashtest::increment+0x4 old=488b4f08 new=488b4f48 before="mov rcx, [rdi+0x8]" after="mov rcx, [rdi+0x48]"'
       echo 'inject armed crashtest patches=2';;
     "inject crashtest alloc seed=1 times=1") echo 'inject fail-point crashtest alloc armed';;
+    "ext restart crashtest") generation=$((generation + 1)); echo restarted;;
     "inject crashtest nop seed=1 count=5")
       echo 'inject patch 0 type=nop address=0xffffc00000004067 site=crashtest::increment+0x1b old=488b07 new=0f1f00 before="mov rax, [rdi]" after="nop dword ptr [rax]"'
       echo 'inject armed crashtest patches=1'; armed=1;;

@@ -157,10 +157,15 @@ fn number(text: &str) -> Option<u64> {
     }
 }
 
+/// How long `ext call` waits for the extension's answers.
+const CALL_DEADLINE_MS: u64 = 10_000;
+
 /// `ext call crashtest ...`: crashtest's `checksum` operation called CALLS
 /// times (each answer compared with the kernel's own
-/// `extension_abi::checksum`), or its `increment` operation once. The
-/// answers are the contract of the campaign runner's crashtest workload
+/// `extension_abi::checksum`), or its `increment` operation once, from a
+/// thread of their own. Without an answer within [`CALL_DEADLINE_MS`] the
+/// instance is failed as hung and recovered. The answers are the contract
+/// of the campaign runner's crashtest workload
 /// (`docs/fault-injection-campaigns.md`).
 fn call(arguments: &[&str]) {
     use super::interface::{crashtest, transport};
@@ -198,31 +203,47 @@ fn call(arguments: &[&str]) {
     let generation = super::SLOTS[slot]
         .generation
         .load(core::sync::atomic::Ordering::Acquire);
-    let mut transport = transport(slot, generation, super::State::Running);
-    match checksum {
-        None => match crashtest::increment(&mut transport) {
-            Ok(counter) => println!("crashtest: counter={counter}"),
-            Err(error) => println!("crashtest: call failed: {error}"),
-        },
-        Some((seed, rounds, calls)) => {
-            let expected = extension_abi::checksum(seed, rounds);
-            for call in 0..calls {
-                match crashtest::checksum(&mut transport, seed, rounds) {
-                    Ok(value) if value == expected => {}
-                    Ok(value) => {
-                        println!(
-                            "crashtest: checksum mismatch at call {call}: {value:#x} != {expected:#x}"
-                        );
-                        return;
-                    }
-                    Err(error) => {
-                        println!("crashtest: call failed: {error}");
-                        return;
+    let answer = super::inject::with_deadline(CALL_DEADLINE_MS, move || {
+        let mut transport = transport(slot, generation, super::State::Running);
+        match checksum {
+            None => match crashtest::increment(&mut transport) {
+                Ok(counter) => alloc::format!("crashtest: counter={counter}"),
+                Err(error) => alloc::format!("crashtest: call failed: {error}"),
+            },
+            Some((seed, rounds, calls)) => {
+                let expected = extension_abi::checksum(seed, rounds);
+                for call in 0..calls {
+                    match crashtest::checksum(&mut transport, seed, rounds) {
+                        Ok(value) if value == expected => {}
+                        Ok(value) => {
+                            return alloc::format!(
+                                "crashtest: checksum mismatch at call {call}: {value:#x} != {expected:#x}"
+                            );
+                        }
+                        Err(error) => return alloc::format!("crashtest: call failed: {error}"),
                     }
                 }
+                alloc::format!(
+                    "crashtest: checksum seed={seed} rounds={rounds} calls={calls} value={expected:#x}"
+                )
             }
+        }
+    });
+    match answer {
+        Some(line) => println!("{line}"),
+        None => {
+            // Hung in a loop that keeps calling the kernel (which resets the
+            // watchdog at each crossing): the instance is failed as hung, so
+            // recovery unwinds the caller at its next return from the
+            // kernel and restarts the extension.
+            let state = super::inject::fail_as_hung(slot, generation);
             println!(
-                "crashtest: checksum seed={seed} rounds={rounds} calls={calls} value={expected:#x}"
+                "crashtest: call failed: no answer within {} s; failed as hung, now {} as generation {}",
+                CALL_DEADLINE_MS / 1000,
+                state.name(),
+                super::SLOTS[slot]
+                    .generation
+                    .load(core::sync::atomic::Ordering::Acquire)
             );
         }
     }
