@@ -16,7 +16,7 @@
 //! same peers; the relative figures are ratios of medians over the rounds.
 
 use crate::args::BenchArgs;
-use crate::bench::json_string;
+use crate::bench::{Clock, json_string};
 use qemu_harness::{HarnessError, Machine, NetworkForward, Serial, Session};
 use scenarios::network::{HostServer, ServerMode, parse_transfer, wrk};
 use std::collections::BTreeMap;
@@ -285,7 +285,8 @@ fn measure(
     }
 }
 
-/// Runs the benchmark.
+/// Runs the benchmark: one boot per clock (plain TCG, then TCG with
+/// `-icount shift=0`, where guest time counts guest instructions).
 pub fn run(a: &BenchArgs) -> Result<(), String> {
     let qemu = crate::ensure_qemu()?;
     let kernel = if a.no_build {
@@ -294,8 +295,38 @@ pub fn run(a: &BenchArgs) -> Result<(), String> {
         crate::build_kernel()?
     };
     let mebibytes = a.iterations.unwrap_or(8).clamp(1, 1024);
+    let mut tables = String::new();
+    let mut summaries = Vec::new();
+    for clock in Clock::ALL {
+        let summary = run_boot(a, &qemu, &kernel, clock, mebibytes)?;
+        tables.push_str(&render_table(&summary, mebibytes, clock));
+        summaries.push((clock, summary));
+    }
+    print!("{tables}");
+    println!(
+        "TCG inflates isolated costs: every CR3 write flushes QEMU's whole software TLB (no PCID), so each crossing costs thousands of host cycles more than on hardware. Under -icount shift=0 guest time counts guest instructions only, so that table prices a crossing by its instructions (what a tagged TLB would leave)."
+    );
+    let directory = crate::target_directory().join("bench");
+    std::fs::create_dir_all(&directory)
+        .map_err(|e| format!("cannot create {}: {e}", directory.display()))?;
+    let path = directory.join("net.json");
+    std::fs::write(&path, render_json(&summaries, mebibytes, ROUNDS))
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    println!("wrote {}", path.display());
+    Ok(())
+}
+
+/// Rounds per configuration (the medians are over these).
+const ROUNDS: usize = 2;
+
+fn run_boot(
+    a: &BenchArgs,
+    qemu: &std::path::Path,
+    kernel: &std::path::Path,
+    clock: Clock,
+    mebibytes: u64,
+) -> Result<Summary, String> {
     let bytes = mebibytes * 1024 * 1024;
-    let rounds = 2;
     let port =
         qemu_harness::free_local_port_pair().map_err(|e| format!("no free host port: {e}"))?;
     let command_line = if a.cmdline.trim().is_empty() {
@@ -303,22 +334,24 @@ pub fn run(a: &BenchArgs) -> Result<(), String> {
     } else {
         a.cmdline.clone()
     };
-    let machine = Machine::new(&kernel)
-        .qemu(&qemu)
+    let machine = Machine::new(kernel)
+        .qemu(qemu)
         .cmdline(command_line)
         .with_network_cards(&[NetworkForward {
             card: 0,
             host_port: port,
             guest_port: 80,
         }])
+        .args(clock.qemu_args().iter().copied())
         .args(a.qemu_args.iter().cloned());
     crate::stage(&format!(
-        "bench: net, {mebibytes} MiB per stream, {rounds} rounds of {} configurations (QEMU TCG)",
+        "bench: net ({}), {mebibytes} MiB per stream, {ROUNDS} rounds of {} configurations",
+        clock.label(),
         Configuration::ALL.len()
     ));
     let mut session = Session::spawn(machine.command(Serial::Piped))
         .map_err(|e| format!("could not start QEMU: {e}"))?;
-    session.set_deadline(Instant::now() + a.timeout.max(Duration::from_secs(600)));
+    session.set_deadline(Instant::now() + a.timeout.max(Duration::from_secs(900)));
     session.set_timeout(Duration::from_secs(120));
     session
         .expect_prompt()
@@ -327,9 +360,9 @@ pub fn run(a: &BenchArgs) -> Result<(), String> {
     command(&mut session, "ext unload pcnet")?;
     let mut results: BTreeMap<(Configuration, Workload), Vec<Measurement>> = BTreeMap::new();
     let started = Instant::now();
-    let total = rounds * Configuration::ALL.len() * Workload::ALL.len();
+    let total = ROUNDS * Configuration::ALL.len() * Workload::ALL.len();
     let mut done = 0;
-    for round in 0..rounds {
+    for round in 0..ROUNDS {
         for configuration in Configuration::ALL {
             switch_to(&mut session, configuration)?;
             for workload in Workload::ALL {
@@ -337,7 +370,8 @@ pub fn run(a: &BenchArgs) -> Result<(), String> {
                 done += 1;
                 let elapsed = started.elapsed().as_secs_f64();
                 eprintln!(
-                    "==> [{done}/{total}] round {} {} {}: {:.0} {} (cpu {:.0}%, {:.0} crossings/s), ETA {:.0} s",
+                    "==> [{done}/{total}] {} round {} {} {}: {:.0} {} (cpu {:.0}%, {:.0} crossings/s), ETA {:.0} s",
+                    clock.label(),
                     round + 1,
                     configuration.name(),
                     workload.key(),
@@ -357,16 +391,7 @@ pub fn run(a: &BenchArgs) -> Result<(), String> {
     let _ = session.send("shutdown\n");
     let _ = session.wait_exit(Duration::from_secs(10));
     session.kill();
-    let summary = summarize(&results);
-    print!("{}", render_table(&summary, mebibytes));
-    let directory = crate::target_directory().join("bench");
-    std::fs::create_dir_all(&directory)
-        .map_err(|e| format!("cannot create {}: {e}", directory.display()))?;
-    let path = directory.join("net.json");
-    std::fs::write(&path, render_json(&summary, mebibytes, rounds))
-        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-    println!("wrote {}", path.display());
-    Ok(())
+    Ok(summarize(&results))
 }
 
 /// Medians per configuration and workload.
@@ -393,11 +418,12 @@ pub fn summarize(results: &BTreeMap<(Configuration, Workload), Vec<Measurement>>
 }
 
 /// The table printed at the end.
-pub fn render_table(summary: &Summary, mebibytes: u64) -> String {
+pub fn render_table(summary: &Summary, mebibytes: u64, clock: Clock) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "\nNetwork performance, e1000 + httpd, isolated relative to native (QEMU TCG; {mebibytes} MiB streams; medians)"
+        "\nNetwork performance, e1000 + httpd, isolated relative to native ({}; {mebibytes} MiB streams; medians of {ROUNDS} rounds)",
+        clock.label()
     );
     let _ = writeln!(
         out,
@@ -444,61 +470,63 @@ pub fn render_table(summary: &Summary, mebibytes: u64) -> String {
         out,
         "rates: KiB/s for streams, requests/s for web; relative = isolated / native; \"unbatched\" = isolated with batched crossings off, relative to native."
     );
-    let _ = writeln!(
-        out,
-        "TCG inflates isolated costs: every CR3 write flushes QEMU's whole software TLB (no PCID), so each crossing costs thousands of cycles more than on hardware."
-    );
     out
 }
 
-/// `target/bench/net.json`.
-pub fn render_json(summary: &Summary, mebibytes: u64, rounds: usize) -> String {
+/// `target/bench/net.json`: per clock, every median and the ratios.
+pub fn render_json(summaries: &[(Clock, Summary)], mebibytes: u64, rounds: usize) -> String {
     let mut json = String::from("{\n");
     let _ = writeln!(json, "  \"stream_mebibytes\": {mebibytes},");
     let _ = writeln!(json, "  \"rounds\": {rounds},");
-    json.push_str("  \"clock\": \"tcg\",\n  \"results\": [\n");
-    let rows: Vec<String> = summary
+    json.push_str("  \"clocks\": [\n");
+    let clocks: Vec<String> = summaries
         .iter()
-        .map(|((configuration, workload), measurement)| {
-            let mut row = String::from("    {\"configuration\": ");
-            json_string(configuration.name(), &mut row);
-            row.push_str(", \"workload\": ");
-            json_string(workload.key(), &mut row);
-            row.push_str(", \"unit\": ");
-            json_string(workload.unit(), &mut row);
-            let _ = write!(
-                row,
-                ", \"rate\": {:.1}, \"cpu_percent\": {:.1}, \"crossings_per_second\": {:.1}}}",
-                measurement.rate, measurement.cpu_percent, measurement.crossings_per_second
-            );
-            row
+        .map(|(clock, summary)| {
+            let mut out = String::from("    {\"clock\": ");
+            json_string(clock.key(), &mut out);
+            out.push_str(", \"results\": [\n");
+            let rows: Vec<String> = summary
+                .iter()
+                .map(|((configuration, workload), measurement)| {
+                    let mut row = String::from("      {\"configuration\": ");
+                    json_string(configuration.name(), &mut row);
+                    row.push_str(", \"workload\": ");
+                    json_string(workload.key(), &mut row);
+                    row.push_str(", \"unit\": ");
+                    json_string(workload.unit(), &mut row);
+                    let _ = write!(
+                        row,
+                        ", \"rate\": {:.1}, \"cpu_percent\": {:.1}, \"crossings_per_second\": {:.1}}}",
+                        measurement.rate, measurement.cpu_percent, measurement.crossings_per_second
+                    );
+                    row
+                })
+                .collect();
+            out.push_str(&rows.join(",\n"));
+            out.push_str("\n    ], \"relative\": {");
+            let relatives: Vec<String> = Workload::ALL
+                .iter()
+                .filter_map(|&workload| {
+                    let native = summary.get(&(Configuration::Native, workload))?;
+                    let isolated = summary.get(&(Configuration::Isolated, workload))?;
+                    let unbatched = summary.get(&(Configuration::IsolatedUnbatched, workload));
+                    let ratio =
+                        |m: &Measurement| if native.rate > 0.0 { m.rate / native.rate } else { 0.0 };
+                    Some(format!(
+                        "\"{}\": {{\"isolated\": {:.3}, \"isolated_unbatched\": {:.3}}}",
+                        workload.key(),
+                        ratio(isolated),
+                        unbatched.map(ratio).unwrap_or(0.0)
+                    ))
+                })
+                .collect();
+            out.push_str(&relatives.join(", "));
+            out.push_str("}}");
+            out
         })
         .collect();
-    json.push_str(&rows.join(",\n"));
-    json.push_str("\n  ],\n  \"relative\": {");
-    let relatives: Vec<String> = Workload::ALL
-        .iter()
-        .filter_map(|&workload| {
-            let native = summary.get(&(Configuration::Native, workload))?;
-            let isolated = summary.get(&(Configuration::Isolated, workload))?;
-            let unbatched = summary.get(&(Configuration::IsolatedUnbatched, workload));
-            let ratio = |m: &Measurement| {
-                if native.rate > 0.0 {
-                    m.rate / native.rate
-                } else {
-                    0.0
-                }
-            };
-            Some(format!(
-                "\"{}\": {{\"isolated\": {:.3}, \"isolated_unbatched\": {:.3}}}",
-                workload.key(),
-                ratio(isolated),
-                unbatched.map(ratio).unwrap_or(0.0)
-            ))
-        })
-        .collect();
-    json.push_str(&relatives.join(", "));
-    json.push_str("}\n}\n");
+    json.push_str(&clocks.join(",\n"));
+    json.push_str("\n  ]\n}\n");
     json
 }
 
@@ -559,11 +587,12 @@ mod tests {
             (Configuration::IsolatedUnbatched, Workload::Receive),
             m(800.0),
         );
-        let table = render_table(&summary, 8);
+        let table = render_table(&summary, 8, Clock::Tcg);
         assert!(table.contains("receive stream"), "{table}");
         assert!(table.contains(" 0.90 "), "{table}");
         assert!(table.contains(" 0.80 "), "{table}");
-        let json = render_json(&summary, 8, 2);
+        let json = render_json(&[(Clock::Icount, summary)], 8, 2);
+        assert!(json.contains("\"clock\": \"icount\""), "{json}");
         assert!(
             json.contains("\"receive\": {\"isolated\": 0.900, \"isolated_unbatched\": 0.800}"),
             "{json}"

@@ -365,14 +365,21 @@ impl Session {
 
     /// Types `line` and a newline, waits for the next prompt and returns the
     /// command's answer: the text after the echoed command line, before the prompt.
+    ///
+    /// The answer starts after the echo, not after the first prompt seen:
+    /// a log line printed while the shell waits makes it draw its prompt
+    /// again, and that extra prompt may still be unread.
     pub fn command(&mut self, line: &str) -> Result<String, HarnessError> {
         self.send(line)?;
         self.send("\n")?;
-        let all = self.expect_prompt()?;
-        Ok(match all.find('\n') {
-            Some(i) => all[i + 1..].to_string(),
-            None => String::new(),
-        })
+        // The echo starts with what was typed before the first control
+        // character (an edited line is not echoed as typed after that).
+        let typed = line.split(char::is_control).next().unwrap_or("");
+        if !typed.is_empty() {
+            self.expect(typed)?;
+        }
+        self.expect("\n")?;
+        self.expect_prompt()
     }
 
     /// Takes the child's stdin (e.g. to feed it from another thread).

@@ -444,6 +444,10 @@ fn wait_for_log(s: &mut Session, patterns: &[&str]) -> Result<(), Failure> {
         if !s.transcript().contains(pattern) {
             s.expect_within(pattern, Duration::from_secs(60))
                 .map_err(|e| Failure(format!("waiting for `{pattern}`: {e}")))?;
+            // The shell draws its prompt again below a log line: take it,
+            // so that the next command's answer starts after it.
+            s.expect_prompt()
+                .map_err(|e| Failure(format!("the prompt after `{pattern}`: {e}")))?;
         }
     }
     Ok(())

@@ -48,9 +48,10 @@ generation=0
 rtc_generation=0
 printf '[    0.002000] INFO  shell: reached shell prompt in 2 ms\r\n> '
 while IFS= read -r line; do
-    # Apply DEL/backspace editing like the kernel's line editor.
+    # Echo as the kernel does (each DEL/backspace as "\b \b"), then apply
+    # the editing like its line editor.
+    printf '%s\r\n' "$(printf '%s' "$line" | sed -e 's/[\x7f\x08]/\x08 \x08/g')"
     line=$(printf '%s' "$line" | sed -e ':a' -e 's/[^\x7f\x08][\x7f\x08]//' -e 'ta' -e 's/^[\x7f\x08]*//')
-    printf '%s\r\n' "$line"
     case "$line" in
         help) for c in help pci mem threads uptime log shutdown crash; do
                   printf '  %-10s does %s\r\n' $c $c; done ;;

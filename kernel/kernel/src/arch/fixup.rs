@@ -31,7 +31,11 @@ probe_write_u8_raw:
     .global probe_copy_raw
 probe_copy_raw:
     mov rcx, rdx
-30: rep movsb
+    shr rcx, 3
+30: rep movsq
+    mov rcx, rdx
+    and rcx, 7
+32: rep movsb
     xor eax, eax
     ret
 31: mov eax, 1
@@ -41,6 +45,7 @@ probe_copy_raw:
     .quad 10b, 11b
     .quad 20b, 21b
     .quad 30b, 31b
+    .quad 32b, 31b
     .popsection
     "#
 );

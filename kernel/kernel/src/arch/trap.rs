@@ -194,6 +194,9 @@ extern "C" fn trap_dispatch(frame: *mut TrapFrame) -> u64 {
         }
         32..=47 => crate::interrupts::handle_irq(vector - 32, frame_address),
         YIELD_VECTOR => crate::sched::switch_from_trap(frame_address),
+        // No device raises these: inside a domain it is the extension's own
+        // `int N` (a mutated instruction, say), a fault of the extension.
+        48..=0xfe if from_extension => crate::nim::fault::on_exception_in_extension(frame),
         _ => {
             log::warn!("unexpected interrupt vector {vector}");
             frame_address

@@ -16,7 +16,9 @@
 //!   recovery) closes the socket, and events for it go only to the instance
 //!   (slot, generation) that holds it.
 
+mod echo;
 pub mod frames;
+mod pause;
 pub mod shell_commands;
 mod sockets;
 
@@ -27,9 +29,11 @@ use alloc::string::String;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+pub use echo::EchoSocket;
 use extension_abi::Status;
+pub use pause::{PauseGuard, ResumeGuard, is_parked};
 use smoltcp::iface::{Config, Interface, SocketHandle, SocketSet};
-use smoltcp::socket::{dhcpv4, icmp};
+use smoltcp::socket::dhcpv4;
 use smoltcp::time::Instant;
 use smoltcp::wire::{EthernetAddress, HardwareAddress, IpCidr, Ipv4Address, Ipv4Cidr};
 pub use sockets::{SocketId, SocketOwner};
@@ -201,71 +205,6 @@ pub fn set_batching(enabled: bool) {
 /// Are crossings batched?
 pub fn batching() -> bool {
     BATCHING.load(Ordering::Relaxed)
-}
-
-/// While alive, the network thread leaves drivers alone (neither binds
-/// nor polls them, nor runs the stack). Pauses nest.
-pub struct PauseGuard(());
-
-impl PauseGuard {
-    /// Pauses the thread and waits until it is parked (up to 1 s).
-    pub fn new() -> PauseGuard {
-        PAUSES.fetch_add(1, Ordering::AcqRel);
-        wait_until_parked();
-        PauseGuard(())
-    }
-}
-
-impl Drop for PauseGuard {
-    fn drop(&mut self) {
-        PAUSES.fetch_sub(1, Ordering::AcqRel);
-        PAUSE_QUEUE.wake_all();
-    }
-}
-
-/// While alive, lifts one pause (the in-kernel test runner pauses the
-/// thread; tests of the network class run it again).
-pub struct ResumeGuard(bool);
-
-impl ResumeGuard {
-    /// Lifts one pause, if there is one.
-    pub fn new() -> ResumeGuard {
-        let lifted = PAUSES
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |pauses| {
-                pauses.checked_sub(1)
-            })
-            .is_ok();
-        PAUSE_QUEUE.wake_all();
-        ResumeGuard(lifted)
-    }
-}
-
-impl Drop for ResumeGuard {
-    fn drop(&mut self) {
-        if self.0 {
-            PAUSES.fetch_add(1, Ordering::AcqRel);
-            wait_until_parked();
-        }
-    }
-}
-
-fn wait_until_parked() {
-    // Out of its sleep, so that it sees the pause now.
-    let id = THREAD.load(Ordering::Acquire);
-    if id != 0 && !PARKED.load(Ordering::Acquire) {
-        crate::sched::wake(id - 1);
-    }
-    for _ in 0..1000 {
-        if PARKED.load(Ordering::Acquire) || THREAD.load(Ordering::Acquire) == 0 {
-            break;
-        }
-        let _ = crate::sched::sleep_ms(1);
-    }
-}
-
-/// Is the thread parked by a pause?
-pub fn is_parked() -> bool {
-    PARKED.load(Ordering::Acquire)
 }
 
 fn network_thread() -> i32 {
@@ -878,90 +817,5 @@ pub fn socket_summaries() -> Vec<sockets::SocketSummary> {
     match guard.as_ref() {
         Some(stack) => stack.sockets.summaries(&stack.interfaces),
         None => Vec::new(),
-    }
-}
-
-// --- ICMP echo (ping) -------------------------------------------------------
-
-/// An ICMP socket of interface `index` bound to identifier `ident`.
-pub struct EchoSocket {
-    interface: String,
-    handle: SocketHandle,
-}
-
-impl EchoSocket {
-    /// Opens one on interface `name` (or the first configured one).
-    pub fn open(name: Option<&str>, ident: u16) -> Result<EchoSocket, Status> {
-        with_stack(|stack| {
-            let index = choose_interface(stack, name)?;
-            let interface = &mut stack.interfaces[index];
-            let buffer = || {
-                icmp::PacketBuffer::new(
-                    alloc::vec![icmp::PacketMetadata::EMPTY; 8],
-                    alloc::vec![0u8; 2048],
-                )
-            };
-            let mut socket = icmp::Socket::new(buffer(), buffer());
-            socket
-                .bind(icmp::Endpoint::Ident(ident))
-                .map_err(|_| Status::Refused)?;
-            let handle = interface.sockets.add(socket);
-            Ok(EchoSocket {
-                interface: interface.name.clone(),
-                handle,
-            })
-        })
-    }
-
-    /// The interface's name.
-    pub fn interface(&self) -> &str {
-        &self.interface
-    }
-
-    /// Sends an ICMP packet (already encoded) to `destination`.
-    pub fn send(&self, packet: &[u8], destination: Ipv4Address) -> Result<(), Status> {
-        with_stack(|stack| {
-            let interface = stack
-                .interfaces
-                .iter_mut()
-                .find(|interface| interface.name == self.interface)
-                .ok_or(Status::NotRunning)?;
-            interface
-                .sockets
-                .get_mut::<icmp::Socket>(self.handle)
-                .send_slice(packet, destination.into())
-                .map_err(|_| Status::NoResources)
-        })?;
-        wake_thread();
-        Ok(())
-    }
-
-    /// A received ICMP packet, if one waits: its length and source.
-    pub fn receive(&self, buffer: &mut [u8]) -> Option<(usize, Ipv4Address)> {
-        let mut guard = STACK.lock();
-        let interface = guard
-            .as_mut()?
-            .interfaces
-            .iter_mut()
-            .find(|interface| interface.name == self.interface)?;
-        let socket = interface.sockets.get_mut::<icmp::Socket>(self.handle);
-        match socket.recv_slice(buffer) {
-            Ok((length, smoltcp::wire::IpAddress::Ipv4(source))) => Some((length, source)),
-            _ => None,
-        }
-    }
-}
-
-impl Drop for EchoSocket {
-    fn drop(&mut self) {
-        let mut guard = STACK.lock();
-        if let Some(interface) = guard.as_mut().and_then(|stack| {
-            stack
-                .interfaces
-                .iter_mut()
-                .find(|interface| interface.name == self.interface)
-        }) {
-            interface.sockets.remove(self.handle);
-        }
     }
 }
