@@ -8,9 +8,15 @@
 //! - Every boot starts with `nim.autoload=0`: the runner loads exactly the
 //!   extensions a trial needs, the one under test in the trial's mode.
 //! - Native trials always boot fresh and never leave their boot to another
-//!   trial. An isolated trial leaves its boot to the next one only if the
-//!   kernel answered to the end and the extension unloaded cleanly; a
-//!   golden run that fails in a reused boot is retried once in a fresh boot.
+//!   trial. An isolated trial leaves its boot to the next isolated trial of
+//!   the same extension only if the kernel answered to the end and the
+//!   extension unloaded cleanly; a golden run that fails in a reused boot is
+//!   retried once in a fresh boot.
+//! - A command's answer is the text between its echo and the next prompt
+//!   (prompts redrawn after log lines are not answers).
+//! - A workload that failed while the kernel detected a fault in the
+//!   isolated extension runs once more after the extension is running
+//!   again; fail points are followed by a restart of the extension.
 
 use std::collections::VecDeque;
 use std::io::{Read, Write};
