@@ -122,6 +122,22 @@ fn free_port() -> Result<u16, String> {
         .map_err(|e| format!("no free TCP port on 127.0.0.1: {e}"))
 }
 
+/// The end of the echo of command `line`: the line and its newline, or the
+/// line with one character missing. The shell echoes a typed character
+/// before it records it as typed, so a log line printed in between draws
+/// the input line again without that character, and the rest of the echo
+/// follows the redrawn (shorter) line.
+pub fn echo_patterns(line: &str) -> Vec<String> {
+    let mut patterns = vec![format!("{line}\n")];
+    for (at, c) in line.char_indices() {
+        let shorter = format!("{}{}\n", &line[..at], &line[at + c.len_utf8()..]);
+        if shorter.len() > 1 && !patterns.contains(&shorter) {
+            patterns.push(shorter);
+        }
+    }
+    patterns
+}
+
 /// How long an answer of log lines only waits for the command's echo to
 /// follow (see [`Boot`]'s `command`).
 const REDRAW_GRACE: Duration = Duration::from_millis(200);
@@ -212,14 +228,17 @@ impl Console for Boot {
         // The answer starts after the echo of the command. A kernel log line
         // printed while the shell waits for input starts a new line, and the
         // prompt and what was typed so far are drawn again after it, so
-        // prompts seen before the echo say nothing. One case looks like an
-        // answer: a log line after the whole command was typed but before
+        // prompts seen before the echo say nothing; the redrawn line may
+        // miss the character echoed just before the log line (see
+        // [`echo_patterns`]). One case looks like an answer: a log line
+        // after the whole command was typed but before
         // its Enter was read shows `COMMAND\n[log line]\n> COMMAND`; that
         // "answer" is log lines only, and the redrawn command's own end of
         // line follows at once (nothing else was sent), so it is skipped.
-        let echo = format!("{line}\n");
+        let echoes = echo_patterns(&line);
+        let echoes: Vec<&str> = echoes.iter().map(String::as_str).collect();
         self.session
-            .expect_within(&echo, timeout)
+            .expect_any(&echoes, timeout)
             .map_err(console_error)?;
         loop {
             let answer = self
@@ -227,7 +246,7 @@ impl Console for Boot {
                 .expect_prompt_within(timeout.saturating_sub(started.elapsed()))
                 .map_err(console_error)?;
             if !workload::clean_answer(&answer).trim().is_empty()
-                || self.session.expect_within(&echo, REDRAW_GRACE).is_err()
+                || self.session.expect_any(&echoes, REDRAW_GRACE).is_err()
             {
                 return Ok(answer);
             }
@@ -1004,8 +1023,9 @@ faults=0
 mode=
 printf '[    0.000001] INFO  kernel: fake kernel\n> '
 while IFS= read -r line; do
-  printf '%s\n' "$line"
+  [ "$line" = stale-log ] || printf '%s\n' "$line"
   case "$line" in
+    stale-log) printf 'stale-lo\n[    1.000003] INFO  x: a log line while typing\n> stale-lg\nthe stale answer\n';;
     "ext load crashtest "*) mode=${line##* }; printf 'loaded (%s)\n' "$mode";;
     "ext list")
       if [ -z "$mode" ]; then echo 'no extensions (bundled: crashtest, rtc)'; else
@@ -1314,12 +1334,24 @@ done
         let answer = boot.command("quiet", Duration::from_secs(5)).unwrap();
         assert_eq!(workload::clean_answer(&answer), "");
         assert!(started.elapsed() < Duration::from_secs(2));
+        let answer = boot.command("stale-log", Duration::from_secs(5)).unwrap();
+        assert_eq!(answer, "the stale answer\n", "{answer:?}");
         assert!(
             boot.command("uptime", Duration::from_secs(5))
                 .unwrap()
                 .starts_with("up 1.000 s")
         );
         boot.kill();
+    }
+
+    #[test]
+    fn echoes_may_miss_one_character() {
+        assert_eq!(
+            echo_patterns("ext"),
+            ["ext\n", "xt\n", "et\n", "ex\n"].map(String::from)
+        );
+        assert_eq!(echo_patterns("aa"), ["aa\n", "a\n"].map(String::from));
+        assert_eq!(echo_patterns("x"), ["x\n"].map(String::from));
     }
 
     #[test]

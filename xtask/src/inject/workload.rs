@@ -307,7 +307,8 @@ impl Workload {
         let candidates = candidate_paths(root, name);
         for path in &candidates {
             if let Ok(text) = std::fs::read_to_string(path) {
-                return Workload::parse(path, &text);
+                // Named relative to the repository in messages and records.
+                return Workload::parse(path.strip_prefix(root).unwrap_or(path), &text);
             }
         }
         Err(format!(
@@ -857,7 +858,7 @@ expect up
         for name in ["crashtest", "rtc", "template", "e1000", "pcnet", "httpd"] {
             let workload = Workload::load(&root, name).unwrap_or_else(|e| panic!("{e}"));
             assert_eq!(workload.pending, None, "{name}");
-            let next_to_the_crate = workload.path.starts_with(root.join("extensions"));
+            let next_to_the_crate = workload.path.starts_with("extensions");
             assert_eq!(
                 next_to_the_crate,
                 !["rtc", "template"].contains(&name),
