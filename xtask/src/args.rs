@@ -48,13 +48,14 @@ commands:
   inject  a fault-injection campaign under QEMU (docs/fault-injection-campaigns.md)
             --extension E[,E...]  extensions under test (each needs a workload)
             --faults T[,T...]     fault types, or the groups all, mutation,
-                                  fail-point, crash (crash kinds work today)
+                                  fail-point, crash
             --trials N            trials per extension per mode (default 10)
             --count K             faults per trial (default 5)
             --seed S              campaign seed (default 1)
             --mode M              native, isolated or both (default both)
             --jobs J              parallel QEMUs (default: CPU count)
-            --out DIR             writes trials.jsonl, report.md, report.svg, logs/
+            --out DIR             writes trials.jsonl, report.md, report.svg, logs/,
+                                  campaign.txt
             --knobs K=V,...       fail-point knobs: probability, interval, times, nth
             --timeout SECS        a command unanswered this long is a hang (default 20)
             --no-reuse            a fresh boot for every isolated trial too
@@ -62,6 +63,8 @@ commands:
             --cmdline STR         more kernel command line (after nim.autoload=0)
           inject --reproduce ID --out DIR: re-runs one trial (ID from trials.jsonl)
           in a fresh boot and compares it with DIR/trials.jsonl
+          inject --report --out DIR: writes DIR's report.md and report.svg again
+          (after adding explanations to DIR/explanations.txt, TRIAL-ID TEXT a line)
   new-extension NAME
           a new extension crate in extensions/NAME, copied from extensions/template
           (NAME: up to 31 of a-z, 0-9, '-', '_', starting with a letter; the type

@@ -505,18 +505,9 @@ fn scenario_tests(a: &TestArgs, qemu: &Path, kernel: &Path, t: &mut Totals) {
     });
 }
 
-/// Names of the results [`inject::test_campaign`] reports (for `--filter`).
-const INJECT_TEST_NAMES: [&str; 5] = [
-    "inject::campaign_setup",
-    "inject::campaign_writes_records_report_and_chart",
-    "inject::every_isolated_crash_kind_is_recovered",
-    "inject::engine_trials_run_without_infra_errors",
-    "inject::reproducing_a_trial_gives_the_same_faults_and_outcome",
-];
-
 fn inject_tests(a: &TestArgs, qemu: &Path, kernel: &Path, t: &mut Totals) {
     if let Some(filter) = &a.filter
-        && !INJECT_TEST_NAMES
+        && !inject::TEST_NAMES
             .iter()
             .any(|name| name.contains(filter.as_str()))
     {
@@ -526,7 +517,7 @@ fn inject_tests(a: &TestArgs, qemu: &Path, kernel: &Path, t: &mut Totals) {
         .jobs
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
     stage(&format!(
-        "test: a small fault-injection campaign (crashtest, isolated, {jobs} QEMU(s)) and its reproducibility"
+        "test: a small fault-injection campaign (crashtest and rtc, isolated, every fault type, {jobs} QEMU(s)) and its reproducibility"
     ));
     for (name, result) in inject::test_campaign(qemu, kernel, jobs) {
         match result {

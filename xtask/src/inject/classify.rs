@@ -105,6 +105,9 @@ pub struct Observation {
     pub refused: Option<String>,
     /// Whether the fault fired: `None` when the kernel cannot tell.
     pub activation: Option<bool>,
+    /// Indices of the patches the kernel reported as executed (for the
+    /// report's causes; not used to classify).
+    pub activated_patches: Vec<usize>,
     /// Faults the kernel detected in the extension after the injection.
     pub faults_detected: usize,
     /// The extension is running at the end (`None`: not known).
@@ -113,6 +116,12 @@ pub struct Observation {
     pub post: Option<WorkloadRun>,
     /// Its captures that differ from the golden run's.
     pub differences: Vec<String>,
+    /// When the workload after the injection failed and the kernel had
+    /// detected a fault in the extension: the workload once more, after the
+    /// extension was running again (`None`: not run).
+    pub rerun: Option<WorkloadRun>,
+    /// The rerun's captures that differ from the golden run's.
+    pub rerun_differences: Vec<String>,
 }
 
 impl Observation {
@@ -126,12 +135,24 @@ impl Observation {
             fatal_lines: Vec::new(),
             refused: None,
             activation: None,
+            activated_patches: Vec::new(),
             faults_detected: 0,
             running_after: Some(true),
             post: Some(WorkloadRun::default()),
             differences: Vec::new(),
+            rerun: None,
+            rerun_differences: Vec::new(),
         }
     }
+}
+
+/// Why a workload run failed (`None`: it passed).
+fn failure_of(run: &WorkloadRun) -> Option<String> {
+    run.failure.clone().or_else(|| {
+        run.console_error
+            .as_ref()
+            .map(|e| format!("console: {e:?}"))
+    })
 }
 
 /// Picks the outcome of a trial, with a one-line reason.
@@ -152,17 +173,47 @@ pub fn classify(o: &Observation) -> (Outcome, String) {
     }
     let post_failure = match &o.post {
         None => Some("the workload did not run after the injection".to_string()),
-        Some(run) => run.failure.clone().or_else(|| {
-            run.console_error
-                .as_ref()
-                .map(|e| format!("console: {e:?}"))
-        }),
+        Some(run) => failure_of(run),
     };
     let stopped = o.running_after == Some(false);
     if o.faults_detected > 0 {
         let faults = format!("{} fault(s) detected", o.faults_detected);
         if let Some(why) = post_failure {
-            return (Outcome::DriverFailed, format!("{faults}; then {why}"));
+            // The requests in flight when the extension failed fail with
+            // it (nothing replays them); recovery is whether the restarted
+            // extension serves the workload again.
+            let Some(rerun) = &o.rerun else {
+                return (Outcome::DriverFailed, format!("{faults}; then {why}"));
+            };
+            if let Some(again) = failure_of(rerun) {
+                return (
+                    Outcome::DriverFailed,
+                    format!(
+                        "{faults}; the workload failed ({why}), and again after the restart: {again}"
+                    ),
+                );
+            }
+            if stopped {
+                return (
+                    Outcome::DriverFailed,
+                    format!("{faults}; the extension was not restarted"),
+                );
+            }
+            if !o.rerun_differences.is_empty() {
+                return (
+                    Outcome::SilentCorruption,
+                    format!(
+                        "{faults}; restarted, but {}",
+                        o.rerun_differences.join(", ")
+                    ),
+                );
+            }
+            return (
+                Outcome::Recovered,
+                format!(
+                    "{faults}; the workload failed meanwhile ({why}), then ran as golden after the restart"
+                ),
+            );
         }
         if stopped {
             return (
@@ -294,6 +345,35 @@ mod tests {
         let (outcome, why) = classify(&o);
         assert_eq!(outcome, Outcome::DriverFailed);
         assert!(why.contains("w.txt:3"), "{why}");
+    }
+
+    #[test]
+    fn a_workload_that_failed_with_the_extension_is_run_again_after_its_restart() {
+        let mut o = Observation::quiet(Mode::Isolated);
+        o.faults_detected = 1;
+        o.post = failed_post("w.txt:9: expected \"calls=50\"");
+        o.rerun = Some(WorkloadRun::default());
+        let (outcome, why) = classify(&o);
+        assert_eq!(outcome, Outcome::Recovered);
+        assert!(
+            why.contains("w.txt:9") && why.contains("after the restart"),
+            "{why}"
+        );
+        o.rerun_differences = vec!["verdict: seed=1 -> mismatch".into()];
+        assert_eq!(classify(&o).0, Outcome::SilentCorruption);
+        o.rerun_differences.clear();
+        o.rerun = failed_post("w.txt:9: expected \"calls=50\"");
+        let (outcome, why) = classify(&o);
+        assert_eq!(outcome, Outcome::DriverFailed);
+        assert!(why.contains("again after the restart"), "{why}");
+        o.rerun = Some(WorkloadRun::default());
+        o.running_after = Some(false);
+        assert_eq!(classify(&o).0, Outcome::DriverFailed);
+        // Without a detected fault there is no rerun: a failure is final.
+        let mut o = Observation::quiet(Mode::Isolated);
+        o.post = failed_post("wrong");
+        o.rerun = Some(WorkloadRun::default());
+        assert_eq!(classify(&o).0, Outcome::DriverFailed);
     }
 
     #[test]

@@ -15,6 +15,7 @@
 //!   build is recorded per trial and checked when reproducing.
 
 pub mod classify;
+pub mod explain;
 pub mod faults;
 pub mod options;
 pub mod progress;
@@ -291,6 +292,17 @@ pub fn run(args: &InjectArgs) -> Result<(), String> {
             }
             Ok(())
         }
+        Action::Report => {
+            let (records, problems) = rewrite_report(&args.out)?;
+            for problem in &problems {
+                eprintln!("warning: {problem}");
+            }
+            println!("{}", report::summary_table(&records));
+            for file in ["report.md", "report.svg"] {
+                println!("wrote {}", args.out.join(file).display());
+            }
+            Ok(())
+        }
         Action::Reproduce(spec) => {
             let workloads = workloads_of(&root, std::slice::from_ref(&spec.extension))?;
             check_output_directory(&args.out)?;
@@ -318,6 +330,39 @@ pub fn run(args: &InjectArgs) -> Result<(), String> {
             }
         }
     }
+}
+
+/// Writes `report.md` and `report.svg` in `out` again from its
+/// `trials.jsonl`, `campaign.txt` and `explanations.txt` (nothing boots);
+/// returns the records and the malformed lines of `explanations.txt`.
+pub fn rewrite_report(out: &Path) -> Result<(Vec<TrialRecord>, Vec<String>), String> {
+    let path = out.join("trials.jsonl");
+    if !path.exists() {
+        return Err(format!(
+            "{} does not exist: --report needs a campaign's output directory",
+            path.display()
+        ));
+    }
+    let records = read_records(&path);
+    let mut info = std::fs::read_to_string(out.join("campaign.txt"))
+        .map(|text| report::CampaignInfo::parse(&text))
+        .unwrap_or_default();
+    let (explanations, mut problems) = explain::read_explanations(&out.join("explanations.txt"));
+    for id in explanations.keys() {
+        if !records.iter().any(|r| r.spec.id() == *id) {
+            problems.push(format!("explanations.txt: no trial {id} in trials.jsonl"));
+        }
+    }
+    info.explanations = explanations;
+    for (file, content) in [
+        ("report.md", report::markdown(&records, &info)),
+        ("report.svg", report::svg(&records, &info)),
+    ] {
+        let path = out.join(file);
+        std::fs::write(&path, content)
+            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    }
+    Ok((records, problems))
 }
 
 /// What a campaign produced.
@@ -424,9 +469,11 @@ pub fn campaign(
         jobs,
         wall_s,
         boots,
+        explanations: explain::read_explanations(&args.out.join("explanations.txt")).0,
     };
     for (file, content) in [
         ("trials.jsonl", text),
+        ("campaign.txt", info.to_text()),
         ("report.md", report::markdown(&records, &info)),
         ("report.svg", report::svg(&records, &info)),
     ] {
@@ -512,108 +559,225 @@ pub fn reproduce(
     Ok((again, differences))
 }
 
-/// The small campaign `cargo xtask test` runs (crashtest, isolated, every
-/// crash kind a few times; engine types too when the kernel has the
-/// engine), with its checks as named test results.
+/// The names of the results [`test_campaign`] reports (for `--filter`).
+pub const TEST_NAMES: [&str; 7] = [
+    "inject::campaign_setup",
+    "inject::campaign_writes_records_report_and_chart",
+    "inject::every_fault_type_runs_without_infra_errors",
+    "inject::every_isolated_crash_kind_is_recovered",
+    "inject::mutations_and_fail_points_activate",
+    "inject::no_isolated_system_failure_inside_the_extension",
+    "inject::reproducing_a_trial_gives_the_same_faults_and_outcome",
+];
+
+/// The trials [`test_campaign`] re-runs: per layer, the first trial whose
+/// fault fired and that ended `recovered`, else the first whose fault fired
+/// and did not hang, else the first (a reproduction of an activated fault
+/// checks the outcome too, not only the patches).
+pub fn trials_to_reproduce(records: &[TrialRecord]) -> Vec<&TrialRecord> {
+    let mut picked = Vec::new();
+    for layer in [
+        faults::Layer::CodeMutation,
+        faults::Layer::FailPoint,
+        faults::Layer::CrashKind,
+    ] {
+        let of_layer: Vec<&TrialRecord> = records
+            .iter()
+            .filter(|r| r.spec.fault.layer == layer && r.outcome != Outcome::InfraError)
+            .collect();
+        let fired = |r: &&&TrialRecord| r.activated == Some(true);
+        let choice = of_layer
+            .iter()
+            .filter(fired)
+            .find(|r| r.outcome == Outcome::Recovered)
+            .or_else(|| {
+                of_layer
+                    .iter()
+                    .filter(fired)
+                    .find(|r| r.outcome != Outcome::Hang)
+            })
+            .or_else(|| of_layer.first());
+        if let Some(record) = choice {
+            picked.push(*record);
+        }
+    }
+    picked
+}
+
+/// The small campaign `cargo xtask test` runs: crashtest and rtc,
+/// isolated, two trials of every fault type each (code mutations, fail
+/// points, crash kinds; crash kinds alone on a kernel without the engine),
+/// three faults per trial; then one trial per layer re-run in a fresh
+/// boot. Its checks come
+/// back as named test results.
 pub fn test_campaign(
     qemu: &Path,
     kernel: &Path,
     jobs: usize,
 ) -> Vec<(String, Result<Option<String>, String>)> {
-    /// Crash kinds: each must be recovered in isolated mode.
-    const CRASH_FAULTS: &str = "crash";
-    /// Added when the kernel has the engine: reproducibility is checked.
-    const ENGINE_FAULTS: &str = "pointer,nop,invert,alloc";
+    /// Trials per fault type.
+    const TRIALS_PER_TYPE: u32 = 2;
     let mut results = Vec::new();
-    let out = crate::target_directory().join("inject-test");
-    let _ = std::fs::remove_dir_all(&out);
+    let top = crate::target_directory().join("inject-test");
+    let _ = std::fs::remove_dir_all(&top);
     let root = crate::root();
-    let setup = (|| -> Result<(CampaignPlan, BTreeMap<String, Workload>, InjectArgs), String> {
-        check_output_directory(&out)?;
+    // crashtest runs its own code under every type; rtc's workload reads
+    // its device's ports, so its fail points have something to fail (its
+    // mutations are left out: a mutated rtc may poll the clock forever
+    // through `read-io-port`, which the watchdog does not see, and the
+    // shell's `devices read` has no deadline).
+    type Part = (CampaignPlan, BTreeMap<String, Workload>, InjectArgs);
+    let setup = (|| -> Result<Vec<Part>, String> {
+        check_output_directory(&top)?;
         let abilities = preflight(qemu, kernel, "")?;
-        let extensions = vec!["crashtest".to_string()];
-        let mut fault_text = CRASH_FAULTS.to_string();
+        let mut parts = Vec::new();
+        let mut wanted = vec![(
+            "crashtest",
+            if abilities.has_engine { "all" } else { "crash" },
+        )];
         if abilities.has_engine {
-            fault_text.push(',');
-            fault_text.push_str(ENGINE_FAULTS);
+            wanted.push(("rtc", "fail-point"));
         }
-        let faults = faults::parse_list(&fault_text)?;
-        check_abilities(&abilities, &extensions, &faults)?;
-        let plan = CampaignPlan {
-            extensions: extensions.clone(),
-            trials: 2 * faults.len() as u32,
-            faults,
-            count: 3,
-            seed: 6,
-            modes: vec![Mode::Isolated],
-            knobs: trial::Knobs::default(),
-        };
-        let args = InjectArgs {
-            action: Action::Reproduce(plan.trials()[0].clone()),
-            out: out.clone(),
-            timeout: Duration::from_secs(20),
-            no_build: true,
-            cmdline: String::new(),
-        };
-        Ok((plan, workloads_of(&root, &extensions)?, args))
+        for (extension, fault_text) in wanted {
+            let extensions = vec![extension.to_string()];
+            let faults = faults::parse_list(fault_text)?;
+            check_abilities(&abilities, &extensions, &faults)?;
+            let plan = CampaignPlan {
+                extensions: extensions.clone(),
+                trials: TRIALS_PER_TYPE * faults.len() as u32,
+                faults,
+                count: 3,
+                seed: 6,
+                modes: vec![Mode::Isolated],
+                knobs: trial::Knobs::default(),
+            };
+            let out = top.join(format!("{extension}-{fault_text}"));
+            check_output_directory(&out)?;
+            let args = InjectArgs {
+                action: Action::Reproduce(plan.trials()[0].clone()),
+                out,
+                timeout: Duration::from_secs(20),
+                no_build: true,
+                cmdline: String::new(),
+            };
+            parts.push((plan, workloads_of(&root, &extensions)?, args));
+        }
+        Ok(parts)
     })();
-    let (plan, workloads, args) = match setup {
+    let parts = match setup {
         Ok(parts) => parts,
         Err(why) => {
             results.push(("inject::campaign_setup".into(), Err(why)));
             return results;
         }
     };
-    let summary = match campaign(
-        &plan,
-        &workloads,
-        qemu,
-        kernel,
-        &args,
-        jobs,
-        true,
-        "cargo xtask test (inject campaign)",
-    ) {
-        Ok(summary) => summary,
-        Err(why) => {
-            results.push((
-                "inject::campaign_runs_and_writes_its_files".into(),
-                Err(why),
-            ));
-            return results;
-        }
-    };
-    let rate = report::trials_per_minute(summary.records.len(), summary.wall_s);
-    let files = (|| -> Result<Option<String>, String> {
-        let lines = std::fs::read_to_string(out.join("trials.jsonl")).map_err(|e| e.to_string())?;
-        let parsed = lines
-            .lines()
-            .filter(|l| TrialRecord::from_json(l).is_ok())
-            .count();
-        if parsed != plan.trials().len() {
-            return Err(format!(
-                "trials.jsonl has {parsed} readable records, expected {}",
-                plan.trials().len()
-            ));
-        }
-        for file in ["report.md", "report.svg"] {
-            let text =
-                std::fs::read_to_string(out.join(file)).map_err(|e| format!("{file}: {e}"))?;
-            if text.is_empty() {
-                return Err(format!("{file} is empty"));
+    // Each part's records, with the part they belong to.
+    let mut records: Vec<(usize, TrialRecord)> = Vec::new();
+    let mut notes = Vec::new();
+    let mut problems = Vec::new();
+    for (index, (plan, workloads, args)) in parts.iter().enumerate() {
+        let summary = match campaign(
+            plan,
+            workloads,
+            qemu,
+            kernel,
+            args,
+            jobs,
+            true,
+            "cargo xtask test (inject campaign)",
+        ) {
+            Ok(summary) => summary,
+            Err(why) => {
+                problems.push(why);
+                continue;
             }
+        };
+        let out = &args.out;
+        let written = (|| -> Result<(), String> {
+            let lines =
+                std::fs::read_to_string(out.join("trials.jsonl")).map_err(|e| e.to_string())?;
+            let parsed = lines
+                .lines()
+                .filter(|l| TrialRecord::from_json(l).is_ok())
+                .count();
+            if parsed != plan.trials().len() {
+                return Err(format!(
+                    "{}: trials.jsonl has {parsed} readable records, expected {}",
+                    out.display(),
+                    plan.trials().len()
+                ));
+            }
+            for file in ["report.md", "report.svg", "campaign.txt"] {
+                let text = std::fs::read_to_string(out.join(file))
+                    .map_err(|e| format!("{}: {e}", out.join(file).display()))?;
+                if text.is_empty() {
+                    return Err(format!("{} is empty", out.join(file).display()));
+                }
+            }
+            Ok(())
+        })();
+        if let Err(why) = written {
+            problems.push(why);
         }
-        Ok(Some(format!(
-            "{} trials, {rate:.0} trials/min",
-            summary.records.len()
-        )))
-    })();
+        notes.push(format!(
+            "{}: {} trials in {:.1} s",
+            plan.extensions.join(","),
+            summary.records.len(),
+            summary.wall_s
+        ));
+        records.extend(summary.records.into_iter().map(|r| (index, r)));
+    }
     results.push((
         "inject::campaign_writes_records_report_and_chart".into(),
-        files,
+        if problems.is_empty() {
+            Ok(Some(notes.join("; ")))
+        } else {
+            Err(problems.join("\n"))
+        },
     ));
-    let crash_trials: Vec<&TrialRecord> = summary
-        .records
+    if records.is_empty() {
+        return results;
+    }
+    let all: Vec<TrialRecord> = records.iter().map(|(_, r)| r.clone()).collect();
+    let check = |problems: Vec<String>, note: String| {
+        if problems.is_empty() {
+            Ok(Some(note))
+        } else {
+            Err(problems.join("\n"))
+        }
+    };
+    // Every type was tried as often as planned, and none was an infra error.
+    let mut problems: Vec<String> = all
+        .iter()
+        .filter(|r| r.outcome == Outcome::InfraError)
+        .map(|r| format!("{}: {}", r.spec.id(), r.detail))
+        .collect();
+    let mut planned_types = 0;
+    for (plan, _, _) in &parts {
+        for fault in &plan.faults {
+            planned_types += 1;
+            let tried = all
+                .iter()
+                .filter(|r| {
+                    r.spec.extension == plan.extensions[0] && r.spec.fault.name == fault.name
+                })
+                .count();
+            if tried < TRIALS_PER_TYPE as usize {
+                problems.push(format!(
+                    "{} {}: {tried} trial(s)",
+                    plan.extensions[0], fault.name
+                ));
+            }
+        }
+    }
+    results.push((
+        "inject::every_fault_type_runs_without_infra_errors".into(),
+        check(
+            problems,
+            format!("{planned_types} extension x type pairs x {TRIALS_PER_TYPE}"),
+        ),
+    ));
+    let crash_trials: Vec<&TrialRecord> = all
         .iter()
         .filter(|r| r.spec.fault.layer == faults::Layer::CrashKind)
         .collect();
@@ -624,45 +788,80 @@ pub fn test_campaign(
         .collect();
     results.push((
         "inject::every_isolated_crash_kind_is_recovered".into(),
-        if not_recovered.is_empty() {
-            Ok(Some(format!("{} trials", crash_trials.len())))
-        } else {
-            Err(not_recovered.join("\n"))
-        },
+        check(not_recovered, format!("{} trials", crash_trials.len())),
     ));
-    let engine_problems: Vec<String> = summary
-        .records
-        .iter()
-        .filter(|r| r.spec.fault.layer.needs_engine() && r.outcome == Outcome::InfraError)
-        .map(|r| format!("{}: {}", r.spec.id(), r.detail))
-        .collect();
-    if summary
-        .records
-        .iter()
-        .any(|r| r.spec.fault.layer.needs_engine())
-    {
+    if all.iter().any(|r| r.spec.fault.layer.needs_engine()) {
+        let fired = |layer: faults::Layer| {
+            all.iter()
+                .filter(|r| r.spec.fault.layer == layer && r.activated == Some(true))
+                .count()
+        };
+        let (mutations, fail_points) = (
+            fired(faults::Layer::CodeMutation),
+            fired(faults::Layer::FailPoint),
+        );
+        let mut problems = Vec::new();
+        if mutations == 0 {
+            problems.push("no code-mutation trial executed a patched site".to_string());
+        }
+        if fail_points == 0 {
+            problems.push("no fail point fired".to_string());
+        }
         results.push((
-            "inject::engine_trials_run_without_infra_errors".into(),
-            if engine_problems.is_empty() {
-                Ok(None)
-            } else {
-                Err(engine_problems.join("\n"))
-            },
+            "inject::mutations_and_fail_points_activate".into(),
+            check(
+                problems,
+                format!(
+                    "{mutations} mutation trial(s) activated, {fail_points} fail-point trial(s) fired"
+                ),
+            ),
         ));
     }
+    // The bar: no isolated kernel-crash or hang for a fault inside
+    // the extension's own behaviour.
+    let inside: Vec<String> = all
+        .iter()
+        .filter(|r| r.outcome.is_system_failure())
+        .filter(|r| {
+            !r.cause
+                .as_deref()
+                .is_some_and(|c| explain::CauseTag::of(c).leaves_the_extension())
+        })
+        .map(|r| {
+            format!(
+                "{} ended {}: {}",
+                r.spec.id(),
+                r.outcome.name(),
+                r.cause.as_deref().unwrap_or(&r.detail)
+            )
+        })
+        .collect();
+    let system_failures = all.iter().filter(|r| r.outcome.is_system_failure()).count();
+    results.push((
+        "inject::no_isolated_system_failure_inside_the_extension".into(),
+        check(
+            inside,
+            format!("{system_failures} isolated system failure(s), all from faults that leave the extension"),
+        ),
+    ));
     // Reproduce one trial of each layer present, in a fresh boot.
-    let mut picked: Vec<&TrialRecord> = Vec::new();
-    for record in &summary.records {
-        if !picked
-            .iter()
-            .any(|p| p.spec.fault.layer == record.spec.fault.layer)
-        {
-            picked.push(record);
-        }
-    }
+    let picked = trials_to_reproduce(&all);
     let mut problems = Vec::new();
     for original in &picked {
-        match reproduce(&original.spec, &workloads["crashtest"], qemu, kernel, &args) {
+        let Some((part, _)) = records
+            .iter()
+            .find(|(_, r)| r.spec.id() == original.spec.id())
+        else {
+            continue;
+        };
+        let (_, workloads, args) = &parts[*part];
+        match reproduce(
+            &original.spec,
+            &workloads[&original.spec.extension],
+            qemu,
+            kernel,
+            args,
+        ) {
             Ok((_, Some(differences))) if differences.is_empty() => {}
             Ok((_, Some(differences))) => problems.push(format!(
                 "{}: {}",
@@ -675,13 +874,20 @@ pub fn test_campaign(
             Err(why) => problems.push(format!("{}: {why}", original.spec.id())),
         }
     }
+    let described: Vec<String> = picked
+        .iter()
+        .map(|r| {
+            format!(
+                "{} {} {}",
+                r.spec.extension,
+                r.spec.fault.name,
+                r.outcome.name()
+            )
+        })
+        .collect();
     results.push((
         "inject::reproducing_a_trial_gives_the_same_faults_and_outcome".into(),
-        if problems.is_empty() {
-            Ok(Some(format!("{} trial(s) re-run", picked.len())))
-        } else {
-            Err(problems.join("\n"))
-        },
+        check(problems, described.join(", ")),
     ));
     results
 }
@@ -763,6 +969,43 @@ mod tests {
                 &faults::parse_list("all").unwrap()
             )
             .is_ok()
+        );
+    }
+
+    #[test]
+    fn one_trial_per_layer_is_reproduced_preferring_activated_recoveries() {
+        let line = |id: &str, outcome: &str, activated: &str| {
+            format!(
+                "{{\"id\":\"{id}\",\"build\":\"b\",\"faults\":[],\"outcome\":\"{outcome}\",\"activated\":{activated}}}"
+            )
+        };
+        let records: Vec<TrialRecord> = [
+            line("crashtest:isolated:nop:1:3", "not-activated", "false"),
+            line("crashtest:isolated:text:2:3", "hang", "true"),
+            line("crashtest:isolated:pointer:3:3", "driver-failed", "true"),
+            line("crashtest:isolated:source:4:3", "recovered", "true"),
+            line("crashtest:isolated:alloc:5:3", "not-activated", "false"),
+            line("crashtest:isolated:panic:6:3", "infra-error", "null"),
+            line("crashtest:isolated:null-deref:7:3", "recovered", "true"),
+        ]
+        .iter()
+        .map(|l| TrialRecord::from_json(l).unwrap())
+        .collect();
+        let picked: Vec<String> = trials_to_reproduce(&records)
+            .iter()
+            .map(|r| r.spec.id())
+            .collect();
+        assert_eq!(
+            picked,
+            [
+                "crashtest:isolated:source:4:3",
+                "crashtest:isolated:alloc:5:3",
+                "crashtest:isolated:null-deref:7:3"
+            ]
+        );
+        assert_eq!(
+            trials_to_reproduce(&records[1..3])[0].spec.fault.name,
+            "pointer"
         );
     }
 

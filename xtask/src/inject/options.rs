@@ -45,6 +45,9 @@ pub enum Action {
     },
     /// Re-run one trial.
     Reproduce(TrialSpec),
+    /// Write `report.md` and `report.svg` again from the output directory
+    /// (after adding explanations).
+    Report,
 }
 
 /// Options of `inject`.
@@ -84,6 +87,7 @@ pub fn parse(arguments: &[String]) -> Result<InjectArgs, String> {
     let mut jobs = None;
     let mut reuse_boots = true;
     let mut reproduce = None;
+    let mut report_only = false;
     let mut out = None;
     let mut timeout = DEFAULT_TIMEOUT;
     let mut no_build = false;
@@ -146,6 +150,7 @@ pub fn parse(arguments: &[String]) -> Result<InjectArgs, String> {
             "--jobs" => jobs = Some(positive::<usize>(flag, &value()?)?),
             "--no-reuse" if inline.is_none() => reuse_boots = false,
             "--reproduce" => reproduce = Some(TrialSpec::parse_id(&value()?)?),
+            "--report" if inline.is_none() => report_only = true,
             "--out" => {
                 let text = value()?;
                 if text.is_empty() {
@@ -162,20 +167,31 @@ pub fn parse(arguments: &[String]) -> Result<InjectArgs, String> {
         }
     }
     let out = out.ok_or("`inject` needs --out DIR")?;
-    let action = match reproduce {
-        Some(spec) => {
-            let campaign_flag = [
-                (extensions.is_some(), "--extension"),
-                (fault_list.is_some(), "--faults"),
-                (trials.is_some(), "--trials"),
-                (count.is_some(), "--count"),
-                (seed.is_some(), "--seed"),
-                (modes.is_some(), "--mode"),
-                (knobs.is_some(), "--knobs"),
-                (jobs.is_some(), "--jobs"),
-            ]
+    let campaign_flags = [
+        (extensions.is_some(), "--extension"),
+        (fault_list.is_some(), "--faults"),
+        (trials.is_some(), "--trials"),
+        (count.is_some(), "--count"),
+        (seed.is_some(), "--seed"),
+        (modes.is_some(), "--mode"),
+        (knobs.is_some(), "--knobs"),
+        (jobs.is_some(), "--jobs"),
+    ];
+    if report_only {
+        let other = campaign_flags
             .into_iter()
+            .chain([(reproduce.is_some(), "--reproduce")])
             .find(|(given, _)| *given);
+        if let Some((_, flag)) = other {
+            return Err(format!(
+                "--report only writes the report of --out DIR again; {flag} does not go with it"
+            ));
+        }
+    }
+    let action = match reproduce {
+        _ if report_only => Action::Report,
+        Some(spec) => {
+            let campaign_flag = campaign_flags.into_iter().find(|(given, _)| *given);
             if let Some((_, flag)) = campaign_flag {
                 return Err(format!(
                     "--reproduce takes everything from the trial id; {flag} does not go with it"
@@ -264,6 +280,27 @@ mod tests {
         assert!(!reuse_boots && args.no_build);
         assert_eq!(args.out, PathBuf::from("/tmp/c1"));
         assert_eq!(args.timeout, Duration::from_secs(9));
+    }
+
+    #[test]
+    fn report_only_takes_the_output_directory_alone() {
+        let args = p(&["--report", "--out", "/tmp/c1"]).unwrap();
+        assert_eq!(args.action, Action::Report);
+        let error = p(&["--report", "--out", "d", "--trials", "3"]).unwrap_err();
+        assert_eq!(
+            error,
+            "--report only writes the report of --out DIR again; --trials does not go with it"
+        );
+        let error = p(&[
+            "--report",
+            "--reproduce",
+            "crashtest:isolated:panic:1:5",
+            "--out",
+            "d",
+        ])
+        .unwrap_err();
+        assert!(error.contains("--reproduce does not go with it"), "{error}");
+        assert!(p(&["--report"]).unwrap_err().contains("needs --out DIR"));
     }
 
     #[test]

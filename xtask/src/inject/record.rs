@@ -70,6 +70,9 @@ pub struct TrialRecord {
     pub outcome: Outcome,
     /// Why (one line).
     pub detail: String,
+    /// For an isolated `kernel-crash` or `hang`: its suggested cause
+    /// (`TAG: text`, see [`super::explain`]).
+    pub cause: Option<String>,
     /// The faults injected.
     pub faults: Vec<FaultRecord>,
     /// Whether the fault fired (`None`: unknown).
@@ -152,6 +155,8 @@ impl TrialRecord {
         json_string(self.outcome.name(), &mut s);
         key(&mut s, "detail");
         json_string(&self.detail, &mut s);
+        key(&mut s, "cause");
+        optional_string(&self.cause, &mut s);
         key(&mut s, "activated");
         s.push_str(match self.activated {
             Some(true) => "true",
@@ -234,6 +239,7 @@ impl TrialRecord {
             build: text("build")?,
             outcome,
             detail: text("detail").unwrap_or_default(),
+            cause: optional_text(value.get("cause")),
             faults,
             activated: match value.get("activated") {
                 Some(Json::Bool(b)) => Some(*b),
@@ -457,6 +463,7 @@ mod tests {
             build: "0123456789abcdef".into(),
             outcome: Outcome::Recovered,
             detail: "1 fault(s) detected; recovered \"fine\"\nsecond line".into(),
+            cause: None,
             faults: vec![
                 FaultRecord {
                     fault_type: "pointer".into(),

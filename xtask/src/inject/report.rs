@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use super::classify::Outcome;
+use super::explain::CauseTag;
 use super::record::TrialRecord;
 use super::stats::{percent, percent_with_interval};
 use super::trial::Mode;
@@ -38,6 +39,50 @@ pub struct CampaignInfo {
     pub wall_s: f64,
     /// QEMU boots in all.
     pub boots: usize,
+    /// Explanations attached by hand (`explanations.txt`), by trial id.
+    pub explanations: BTreeMap<String, String>,
+}
+
+impl CampaignInfo {
+    /// The info as `key value` lines (`campaign.txt`, read back by
+    /// [`CampaignInfo::parse`] when the report is written again).
+    pub fn to_text(&self) -> String {
+        format!(
+            "command {}\nstarted {}\nbuild {}\nqemu {}\nseed {}\ncount {}\njobs {}\nwall_s {:.3}\nboots {}\n",
+            self.command.replace('\n', " "),
+            self.started,
+            self.build,
+            self.qemu_version,
+            self.seed,
+            self.count,
+            self.jobs,
+            self.wall_s,
+            self.boots
+        )
+    }
+
+    /// Reads [`CampaignInfo::to_text`]'s lines (unknown keys are ignored;
+    /// missing ones stay at their defaults).
+    pub fn parse(text: &str) -> CampaignInfo {
+        let mut info = CampaignInfo::default();
+        for line in text.lines() {
+            let (key, value) = line.split_once(' ').unwrap_or((line, ""));
+            let value = value.to_string();
+            match key {
+                "command" => info.command = value,
+                "started" => info.started = value,
+                "build" => info.build = value,
+                "qemu" => info.qemu_version = value,
+                "seed" => info.seed = value.parse().unwrap_or_default(),
+                "count" => info.count = value.parse().unwrap_or_default(),
+                "jobs" => info.jobs = value.parse().unwrap_or_default(),
+                "wall_s" => info.wall_s = value.parse().unwrap_or_default(),
+                "boots" => info.boots = value.parse().unwrap_or_default(),
+                _ => {}
+            }
+        }
+        info
+    }
 }
 
 /// Outcome counts of a group of trials.
@@ -238,6 +283,8 @@ pub fn markdown(records: &[TrialRecord], info: &CampaignInfo) -> String {
         );
     }
 
+    s.push_str(&isolated_system_failures(records, info));
+
     let _ = writeln!(s, "\n## Per fault type\n");
     s.push_str(&outcome_header("extension | fault type | mode"));
     for extension in extensions(records) {
@@ -329,9 +376,16 @@ pub fn markdown(records: &[TrialRecord], info: &CampaignInfo) -> String {
         sorted.sort_by_key(|r| severity(r.outcome));
         const LIMIT: usize = 100;
         for r in sorted.iter().take(LIMIT) {
+            let mut notes = String::new();
+            if let Some(cause) = &r.cause {
+                let _ = write!(notes, "  \n  cause: {cause}");
+            }
+            if let Some(explanation) = info.explanations.get(&r.spec.id()) {
+                let _ = write!(notes, "  \n  explanation: {explanation}");
+            }
             let _ = writeln!(
                 s,
-                "- `{}` **{}**: {}  \n  `{}`{}",
+                "- `{}` **{}**: {}{notes}  \n  `{}`{}",
                 r.spec.id(),
                 r.outcome.name(),
                 r.detail,
@@ -374,6 +428,98 @@ pub fn markdown(records: &[TrialRecord], info: &CampaignInfo) -> String {
         );
     }
     let _ = writeln!(s, "- overall: {rate:.1} trials per minute");
+    s
+}
+
+/// The section on isolated `kernel-crash` and `hang` trials: how many,
+/// their causes, which of them leave the extension's own behaviour, and
+/// which still need an explanation.
+fn isolated_system_failures(records: &[TrialRecord], info: &CampaignInfo) -> String {
+    let mut s = String::new();
+    let _ = writeln!(s, "\n## Isolated system failures\n");
+    let failures: Vec<&TrialRecord> = records
+        .iter()
+        .filter(|r| r.spec.mode == Mode::Isolated && r.outcome.is_system_failure())
+        .collect();
+    let isolated = records
+        .iter()
+        .filter(|r| r.spec.mode == Mode::Isolated)
+        .count();
+    if failures.is_empty() {
+        let _ = writeln!(
+            s,
+            "None of the {isolated} isolated trials ended in kernel-crash or hang."
+        );
+        return s;
+    }
+    let tag_of = |r: &TrialRecord| {
+        r.cause
+            .as_deref()
+            .map_or(CauseTag::Unexplained, CauseTag::of)
+    };
+    let inside: Vec<&&TrialRecord> = failures
+        .iter()
+        .filter(|r| !tag_of(r).leaves_the_extension())
+        .collect();
+    let crashes_inside = inside
+        .iter()
+        .filter(|r| r.outcome == Outcome::KernelCrash)
+        .count();
+    let unexplained = inside
+        .iter()
+        .filter(|r| !info.explanations.contains_key(&r.spec.id()))
+        .count();
+    let _ = writeln!(
+        s,
+        "{} of the {isolated} isolated trials ended in kernel-crash or hang. Causes are suggested by the runner from the injected faults and the serial log; `software-interrupt` and `privileged-instruction` mutations leave the extension's own behaviour (ring-0 code acting on the processor's kernel state, which page tables cannot contain), every other cause is inside it. Explanations come from `explanations.txt` in the output directory (`TRIAL-ID TEXT` per line; `cargo xtask inject --report DIR` writes the report again).\n",
+        failures.len()
+    );
+    let _ = writeln!(
+        s,
+        "**Isolated kernel-crashes for faults inside the extension's own behaviour: {crashes_inside}**; isolated system failures inside it without an explanation: {unexplained}.\n"
+    );
+    let _ = writeln!(
+        s,
+        "| cause | leaves the extension | kernel-crash | hang |\n|---|---|---:|---:|"
+    );
+    for tag in CauseTag::ALL {
+        let of_tag: Vec<&&TrialRecord> = failures.iter().filter(|r| tag_of(r) == tag).collect();
+        if of_tag.is_empty() {
+            continue;
+        }
+        let count = |o: Outcome| of_tag.iter().filter(|r| r.outcome == o).count();
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | {} |",
+            tag.name(),
+            if tag.leaves_the_extension() {
+                "yes"
+            } else {
+                "no"
+            },
+            count(Outcome::KernelCrash),
+            count(Outcome::Hang)
+        );
+    }
+    let _ = writeln!(s);
+    for r in &failures {
+        let explanation = match info.explanations.get(&r.spec.id()) {
+            Some(text) => format!("explanation: {text}"),
+            None if tag_of(r).leaves_the_extension() => {
+                "explanation: none needed (the fault leaves the extension)".to_string()
+            }
+            None => "explanation: **none yet**".to_string(),
+        };
+        let _ = writeln!(
+            s,
+            "- `{}` **{}**: {}  \n  {explanation}",
+            r.spec.id(),
+            r.outcome.name(),
+            r.cause
+                .as_deref()
+                .unwrap_or("unexplained: no cause recorded"),
+        );
+    }
     s
 }
 
@@ -561,6 +707,7 @@ mod tests {
             build: "b".into(),
             outcome,
             detail: "why".into(),
+            cause: None,
             faults: vec![FaultRecord::at_site(fault, "ext crash")],
             activated: Some(true),
             recovery_ms: (outcome == Outcome::Recovered).then_some(2.0),
@@ -666,6 +813,58 @@ mod tests {
         assert!(report.contains("| crashtest | panic | isolated | 10 |"));
         assert!(report.contains("## Infrastructure errors"));
         assert!(report.contains("- crashtest: 9 recoveries, mean 2.00 ms"));
+    }
+
+    #[test]
+    fn isolated_system_failures_are_listed_with_causes_and_explanations() {
+        let mut records = campaign();
+        let hang = records
+            .iter_mut()
+            .find(|r| r.outcome == Outcome::Hang)
+            .unwrap();
+        hang.cause = Some("no-answer: `ext list`: no answer within 20 s; ...".into());
+        let mut crash = record("crashtest", Mode::Isolated, "text", 4, Outcome::KernelCrash);
+        crash.cause =
+            Some("software-interrupt: patch 0 at f+0x1 turned `a` into `int 0x89`; ...".into());
+        records.push(crash);
+        let report = markdown(&records, &info());
+        assert!(report.contains("## Isolated system failures"));
+        assert!(report.contains(
+            "**Isolated kernel-crashes for faults inside the extension's own behaviour: 0**; isolated system failures inside it without an explanation: 1."
+        ), "{report}");
+        assert!(report.contains("| software-interrupt | yes | 1 | 0 |"));
+        assert!(report.contains("| no-answer | no | 0 | 1 |"));
+        assert!(report.contains("explanation: none needed (the fault leaves the extension)"));
+        assert!(report.contains("explanation: **none yet**"));
+        assert!(report.contains("  \n  cause: no-answer: `ext list`"));
+        let mut explained = info();
+        explained.explanations.insert(
+            "crashtest:isolated:panic:0:5".into(),
+            "the shell waited on a call that never returned".into(),
+        );
+        let report = markdown(&records, &explained);
+        assert!(report.contains("without an explanation: 0."), "{report}");
+        assert!(report.contains("explanation: the shell waited on a call that never returned"));
+        let clean = markdown(&records[10..12], &info());
+        assert!(clean.contains("None of the 1 isolated trials ended in kernel-crash or hang."));
+    }
+
+    #[test]
+    fn campaign_info_round_trips_through_its_text() {
+        let info = CampaignInfo {
+            command: "cargo xtask inject --extension crashtest --faults all".into(),
+            started: "2026-01-01 00:00 UTC".into(),
+            build: "0123456789abcdef".into(),
+            qemu_version: "QEMU emulator version 9.0".into(),
+            seed: 7,
+            count: 5,
+            jobs: 2,
+            wall_s: 812.5,
+            boots: 120,
+            explanations: BTreeMap::new(),
+        };
+        assert_eq!(CampaignInfo::parse(&info.to_text()), info);
+        assert_eq!(CampaignInfo::parse(""), CampaignInfo::default());
     }
 
     #[test]

@@ -8,9 +8,15 @@
 //! - Every boot starts with `nim.autoload=0`: the runner loads exactly the
 //!   extensions a trial needs, the one under test in the trial's mode.
 //! - Native trials always boot fresh and never leave their boot to another
-//!   trial. An isolated trial leaves its boot to the next one only if the
-//!   kernel answered to the end and the extension unloaded cleanly; a
-//!   golden run that fails in a reused boot is retried once in a fresh boot.
+//!   trial. An isolated trial leaves its boot to the next isolated trial of
+//!   the same extension only if the kernel answered to the end and the
+//!   extension unloaded cleanly; a golden run that fails in a reused boot is
+//!   retried once in a fresh boot.
+//! - A command's answer is the text between its echo and the next prompt
+//!   (prompts redrawn after log lines are not answers).
+//! - A workload that failed while the kernel detected a fault in the
+//!   isolated extension runs once more after the extension is running
+//!   again; fail points are followed by a restart of the extension.
 
 use std::collections::VecDeque;
 use std::io::{Read, Write};
@@ -116,6 +122,26 @@ fn free_port() -> Result<u16, String> {
         .map_err(|e| format!("no free TCP port on 127.0.0.1: {e}"))
 }
 
+/// The end of the echo of command `line`: the line and its newline, or the
+/// line with one character missing. The shell echoes a typed character
+/// before it records it as typed, so a log line printed in between draws
+/// the input line again without that character, and the rest of the echo
+/// follows the redrawn (shorter) line.
+pub fn echo_patterns(line: &str) -> Vec<String> {
+    let mut patterns = vec![format!("{line}\n")];
+    for (at, c) in line.char_indices() {
+        let shorter = format!("{}{}\n", &line[..at], &line[at + c.len_utf8()..]);
+        if shorter.len() > 1 && !patterns.contains(&shorter) {
+            patterns.push(shorter);
+        }
+    }
+    patterns
+}
+
+/// How long an answer of log lines only waits for the command's echo to
+/// follow (see [`Boot`]'s `command`).
+const REDRAW_GRACE: Duration = Duration::from_millis(200);
+
 /// One running kernel.
 pub struct Boot {
     session: Session,
@@ -195,18 +221,36 @@ impl Console for Boot {
             Some(port) => line.replace("{echo-port}", &port.to_string()),
             None => line.to_string(),
         };
+        let started = Instant::now();
         self.session
             .send(&format!("{line}\n"))
             .map_err(console_error)?;
-        let all = self
-            .session
-            .expect_prompt_within(timeout)
+        // The answer starts after the echo of the command. A kernel log line
+        // printed while the shell waits for input starts a new line, and the
+        // prompt and what was typed so far are drawn again after it, so
+        // prompts seen before the echo say nothing; the redrawn line may
+        // miss the character echoed just before the log line (see
+        // [`echo_patterns`]). One case looks like an answer: a log line
+        // after the whole command was typed but before
+        // its Enter was read shows `COMMAND\n[log line]\n> COMMAND`; that
+        // "answer" is log lines only, and the redrawn command's own end of
+        // line follows at once (nothing else was sent), so it is skipped.
+        let echoes = echo_patterns(&line);
+        let echoes: Vec<&str> = echoes.iter().map(String::as_str).collect();
+        self.session
+            .expect_any(&echoes, timeout)
             .map_err(console_error)?;
-        // The first line is the echo of the command.
-        Ok(match all.find('\n') {
-            Some(i) => all[i + 1..].to_string(),
-            None => String::new(),
-        })
+        loop {
+            let answer = self
+                .session
+                .expect_prompt_within(timeout.saturating_sub(started.elapsed()))
+                .map_err(console_error)?;
+            if !workload::clean_answer(&answer).trim().is_empty()
+                || self.session.expect_any(&echoes, REDRAW_GRACE).is_err()
+            {
+                return Ok(answer);
+            }
+        }
     }
 
     fn wait_for(&mut self, text: &str, timeout: Duration) -> Result<(), ConsoleError> {
@@ -243,8 +287,8 @@ impl Console for Boot {
     }
 }
 
-/// `GET path` from 127.0.0.1:`port`: the status line, an empty line and the
-/// body.
+/// `GET path` from 127.0.0.1:`port`: the status line, the body's summary
+/// line, an empty line and the body ([`split_http_response`]).
 pub fn http_get(port: u16, path: &str, timeout: Duration) -> Result<String, String> {
     let address = std::net::SocketAddr::from(([127, 0, 0, 1], port));
     let mut stream = TcpStream::connect_timeout(&address, timeout)
@@ -266,18 +310,32 @@ pub fn http_get(port: u16, path: &str, timeout: Duration) -> Result<String, Stri
     split_http_response(&response)
 }
 
-/// `STATUS LINE\n\nBODY` of a raw HTTP response.
+/// `STATUS LINE\nbody N bytes, fnv1a 0xHEX\n\nBODY` of a raw HTTP
+/// response: the length and 64-bit FNV-1a are of the body's raw bytes (so a
+/// workload can check a binary body exactly); the body itself is shown as
+/// lossy UTF-8.
 pub fn split_http_response(response: &[u8]) -> Result<String, String> {
-    let text = String::from_utf8_lossy(response);
-    let (head, body) = text
-        .split_once("\r\n\r\n")
-        .or_else(|| text.split_once("\n\n"))
+    let end = |separator: &[u8]| {
+        response
+            .windows(separator.len())
+            .position(|w| w == separator)
+            .map(|at| (at, at + separator.len()))
+    };
+    let (head_end, body_start) = end(b"\r\n\r\n")
+        .or_else(|| end(b"\n\n"))
         .ok_or_else(|| format!("no end of headers in a {}-byte response", response.len()))?;
+    let head = String::from_utf8_lossy(&response[..head_end]);
+    let body = &response[body_start..];
     let status = head.lines().next().unwrap_or_default().trim();
     if !status.starts_with("HTTP/") {
         return Err(format!("not an HTTP response: {status:?}"));
     }
-    Ok(format!("{status}\n\n{body}"))
+    Ok(format!(
+        "{status}\nbody {} bytes, fnv1a {:#018x}\n\n{}",
+        body.len(),
+        super::trial::fnv1a(body),
+        String::from_utf8_lossy(body)
+    ))
 }
 
 /// A trial's result plus whether its boot may serve the next trial.
@@ -498,6 +556,21 @@ pub fn run_trial(
             }
         },
     }
+    // A fail point models the extension's environment, which it meets
+    // most at its initialisation (memory, DMA buffers, the device's
+    // configuration): the extension is restarted under it (fail points
+    // stay armed across restarts; a failed start is the trial's outcome).
+    if alive
+        && spec.fault.layer == Layer::FailPoint
+        && observation.refused.is_none()
+        && observation.infra.is_none()
+    {
+        let restart = format!("ext restart {name}");
+        if let Err(error) = boot.command(&restart, timeout) {
+            observation.kernel = kernel_end(boot, &error, &format!("`{restart}`"), timeout);
+            alive = false;
+        }
+    }
 
     // The workload again, activation, a round trip, the extension's state.
     if alive && observation.refused.is_none() && observation.infra.is_none() {
@@ -514,13 +587,62 @@ pub fn run_trial(
             alive = false;
         }
         observation.differences = post.differences(&golden);
+        let failed = !post.passed();
         observation.post = Some(post);
+        // The workload failed with the extension (a fault the kernel
+        // detected in it since the injection: its fault count grew; the log
+        // line may trail the answer): once it runs again, the workload once
+        // more. Native extensions are not restarted.
+        if alive && failed && spec.mode == Mode::Isolated {
+            match wait_until_running(boot, name, faults_before, workload.timeout) {
+                Ok(Restart::Running) => {
+                    let rerun = workload::execute(workload, boot, Some(&golden));
+                    if let Some(error) = &rerun.console_error
+                        && !matches!(error, ConsoleError::Other(_))
+                    {
+                        observation.kernel = kernel_end(
+                            boot,
+                            error,
+                            "the workload after the restart",
+                            workload.timeout,
+                        );
+                        alive = false;
+                    }
+                    observation.rerun_differences = rerun.differences(&golden);
+                    observation.rerun = Some(rerun);
+                }
+                Ok(Restart::NoFault | Restart::NotRunning) => {}
+                Err(error) => {
+                    observation.kernel = kernel_end(
+                        boot,
+                        &error,
+                        "`ext list` (waiting for the restart)",
+                        timeout,
+                    );
+                    alive = false;
+                }
+            }
+        }
     } else if alive {
         observation.post = Some(golden.clone());
     }
     if alive && spec.fault.layer.needs_engine() && observation.infra.is_none() {
         match boot.command(&format!("inject status {name}"), timeout) {
-            Ok(answer) => observation.activation = InjectStatus::parse(&answer).any_activated(),
+            Ok(answer) => {
+                let mut status = InjectStatus::parse(&answer);
+                // Only this trial's layer speaks of its fault.
+                match spec.fault.layer {
+                    Layer::CodeMutation => status.fired.clear(),
+                    _ => status.activated.clear(),
+                }
+                observation.activation = status.any_activated();
+                observation.activated_patches = status
+                    .activated
+                    .iter()
+                    .filter(|(_, yes)| *yes)
+                    .map(|(index, _)| *index as usize)
+                    .collect();
+            }
             Err(error) => {
                 observation.kernel = kernel_end(boot, &error, "`inject status`", timeout);
                 alive = false;
@@ -609,6 +731,45 @@ pub fn run_trial(
     result
 }
 
+/// What [`wait_until_running`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Restart {
+    /// No fault was recorded in the extension since the count was taken.
+    NoFault,
+    /// A fault was recorded and the extension runs again.
+    Running,
+    /// A fault was recorded and the extension did not run again in time.
+    NotRunning,
+}
+
+/// If `ext list` counts more faults of extension `name` than
+/// `faults_before`, asks it every half second until the extension is
+/// running again, for at most `timeout`.
+fn wait_until_running(
+    boot: &mut Boot,
+    name: &str,
+    faults_before: u64,
+    timeout: Duration,
+) -> Result<Restart, ConsoleError> {
+    let started = Instant::now();
+    loop {
+        let answer = boot.command("ext list", timeout)?;
+        let Ok(row) = scenarios::checks::ext_row(&answer, name) else {
+            return Ok(Restart::NotRunning);
+        };
+        if row.faults <= faults_before {
+            return Ok(Restart::NoFault);
+        }
+        if row.state == "running" {
+            return Ok(Restart::Running);
+        }
+        if started.elapsed() >= timeout {
+            return Ok(Restart::NotRunning);
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
 #[allow(clippy::too_many_arguments, reason = "the parts of one record")]
 fn finish(
     boot: &mut Boot,
@@ -627,10 +788,19 @@ fn finish(
     let (outcome, detail) = classify(&observation);
     let transcript = boot.transcript();
     let log = transcript.get(start_offset..).unwrap_or("").to_string();
-    let keep_log = !matches!(
+    let cause = super::explain::automatic_cause(
+        spec,
         outcome,
-        Outcome::Recovered | Outcome::NoEffect | Outcome::NotActivated
+        &faults,
+        &observation.activated_patches,
+        &log,
+        &detail,
     );
+    let keep_log = std::env::var_os("INJECT_KEEP_LOGS").is_some()
+        || !matches!(
+            outcome,
+            Outcome::Recovered | Outcome::NoEffect | Outcome::NotActivated
+        );
     let id = spec.id();
     TrialResult {
         record: TrialRecord {
@@ -639,6 +809,7 @@ fn finish(
             build: config.build.clone(),
             outcome,
             detail,
+            cause,
             faults,
             activated: observation.activation,
             recovery_ms: recovery_us.map(|us| us as f64 / 1000.0),
@@ -701,6 +872,7 @@ fn infra_result(spec: &TrialSpec, config: &RunnerConfig, why: String) -> TrialRe
             build: config.build.clone(),
             outcome: Outcome::InfraError,
             detail,
+            cause: None,
             faults: Vec::new(),
             activated: None,
             recovery_ms: None,
@@ -727,6 +899,58 @@ pub fn save_log(out: &Path, result: &TrialResult) {
     }
 }
 
+/// The trials not yet taken by a worker: native ones, and isolated ones per
+/// extension, each in plan order.
+#[derive(Debug)]
+pub struct TrialQueues {
+    native: VecDeque<usize>,
+    isolated: Vec<(String, VecDeque<usize>)>,
+}
+
+impl TrialQueues {
+    /// The queues of `trials` (indices into it).
+    pub fn new(trials: &[TrialSpec]) -> TrialQueues {
+        let mut queues = TrialQueues {
+            native: VecDeque::new(),
+            isolated: Vec::new(),
+        };
+        for (index, trial) in trials.iter().enumerate() {
+            if trial.mode == Mode::Native {
+                queues.native.push_back(index);
+                continue;
+            }
+            match queues
+                .isolated
+                .iter_mut()
+                .find(|(name, _)| *name == trial.extension)
+            {
+                Some((_, queue)) => queue.push_back(index),
+                None => queues
+                    .isolated
+                    .push((trial.extension.clone(), VecDeque::from([index]))),
+            }
+        }
+        queues
+    }
+
+    /// The next trial for a worker holding an isolated boot of extension
+    /// `holding` (`None`: no boot): an isolated trial of that extension if
+    /// any is left, else a native trial, else any isolated trial.
+    pub fn next(&mut self, holding: Option<&str>) -> Option<usize> {
+        if let Some(name) = holding
+            && let Some((_, queue)) = self.isolated.iter_mut().find(|(n, _)| n == name)
+            && let Some(index) = queue.pop_front()
+        {
+            return Some(index);
+        }
+        self.native.pop_front().or_else(|| {
+            self.isolated
+                .iter_mut()
+                .find_map(|(_, queue)| queue.pop_front())
+        })
+    }
+}
+
 /// Runs `trials` on `jobs` workers; `on_result` sees each result as it
 /// arrives (on the calling thread). Returns the number of boots.
 pub fn run_pool(
@@ -736,16 +960,11 @@ pub fn run_pool(
     jobs: usize,
     on_result: &mut dyn FnMut(usize, TrialResult),
 ) -> usize {
-    // Two queues: a worker holding an isolated boot takes isolated trials
-    // first; a worker without one takes native trials first.
-    let queues: Mutex<(VecDeque<usize>, VecDeque<usize>)> = Mutex::new((
-        (0..trials.len())
-            .filter(|&i| trials[i].mode == Mode::Native)
-            .collect(),
-        (0..trials.len())
-            .filter(|&i| trials[i].mode == Mode::Isolated)
-            .collect(),
-    ));
+    // A worker holding an isolated boot takes the next isolated trial of
+    // the same extension (a boot never passes from one extension to
+    // another: their helpers, interfaces and sockets would meet); a worker
+    // without one takes native trials first, then isolated ones.
+    let queues: Mutex<TrialQueues> = Mutex::new(TrialQueues::new(trials));
     let (sender, receiver) = mpsc::channel();
     let boots = Mutex::new(0usize);
     std::thread::scope(|scope| {
@@ -754,22 +973,25 @@ pub fn run_pool(
             let (queues, boots) = (&queues, &boots);
             scope.spawn(move || {
                 let mut held: Option<Boot> = None;
+                let mut held_for: Option<&str> = None;
                 let mut my_boots = 0usize;
                 loop {
-                    let next = {
-                        let mut q = queues.lock().unwrap_or_else(|p| p.into_inner());
-                        if held.is_some() {
-                            q.1.pop_front().or_else(|| q.0.pop_front())
-                        } else {
-                            q.0.pop_front().or_else(|| q.1.pop_front())
-                        }
-                    };
+                    let next = queues
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .next(held_for.filter(|_| held.is_some()));
                     let Some(index) = next else { break };
                     let spec = &trials[index];
+                    if held_for != Some(spec.extension.as_str())
+                        && let Some(mut boot) = held.take()
+                    {
+                        boot.kill();
+                    }
                     let workload = &workloads[&spec.extension];
                     let (result, keep) =
                         run_one(spec, workload, config, held.take(), &mut my_boots);
                     held = keep;
+                    held_for = Some(spec.extension.as_str());
                     if sender.send((index, result)).is_err() {
                         break;
                     }
@@ -801,8 +1023,9 @@ faults=0
 mode=
 printf '[    0.000001] INFO  kernel: fake kernel\n> '
 while IFS= read -r line; do
-  printf '%s\n' "$line"
+  [ "$line" = stale-log ] || printf '%s\n' "$line"
   case "$line" in
+    stale-log) printf 'stale-lo\n[    1.000003] INFO  x: a log line while typing\n> stale-lg\nthe stale answer\n';;
     "ext load crashtest "*) mode=${line##* }; printf 'loaded (%s)\n' "$mode";;
     "ext list")
       if [ -z "$mode" ]; then echo 'no extensions (bundled: crashtest, rtc)'; else
@@ -821,10 +1044,21 @@ while IFS= read -r line; do
       echo 'inject patch 1 type=pointer address=0xffffc000000040a0 site=crashtest::increment+0x4 old=488b4f08 new=488b4f48 before="mov rcx, [rdi+0x8]" after="mov rcx, [rdi+0x48]"'
       echo 'inject armed crashtest patches=2';;
     "inject crashtest alloc seed=1 times=1") echo 'inject fail-point crashtest alloc armed';;
+    "ext restart crashtest") generation=$((generation + 1)); echo restarted;;
+    "inject crashtest nop seed=1 count=5")
+      echo 'inject patch 0 type=nop address=0xffffc00000004067 site=crashtest::increment+0x1b old=488b07 new=0f1f00 before="mov rax, [rdi]" after="nop dword ptr [rax]"'
+      echo 'inject armed crashtest patches=1'; armed=1;;
+    "ext call crashtest increment")
+      if [ "$armed" = 1 ]; then armed=0; generation=$((generation + 1)); faults=$((faults + 1))
+        echo 'crashtest: call failed: the extension failed'
+      else echo 'crashtest: counter=1'; fi;;
     "inject crashtest irq seed=1 count=5") echo 'inject: error: no irq sites in crashtest';;
     "inject status crashtest") printf 'inject activated 0 no\ninject activated 1 no\ninject fired alloc 0\ninject status end\n';;
     "inject clear crashtest") echo 'inject cleared crashtest';;
     uptime) echo 'up 1.000 s (1000 ticks at 1000 Hz)';;
+    late-log) printf '[    1.000000] INFO  x: a log line before the Enter was read\n> %s\n' "$line"
+      printf '[    1.000001] INFO  x: a log line of the command\nthe answer\n';;
+    quiet) printf '[    1.000002] INFO  x: only a log line\n';;
     help) printf '  help       help               list the commands\n  ext        ext list           isolated extensions\n';;
     *) printf "unknown command '%s' (type 'help')\n" "${line%% *}";;
   esac
@@ -1035,11 +1269,39 @@ done
     }
 
     #[test]
+    fn a_workload_that_fails_with_a_detected_fault_runs_again_after_the_restart() {
+        let config = fake_config("rerun");
+        let mut boots = 0;
+        let workload = Workload::parse(
+            Path::new("w.txt"),
+            "timeout 2\nrun ext call crashtest increment\nexpect counter=\n",
+        )
+        .unwrap();
+        let (result, held) = run_one(
+            &crash_trial(Mode::Isolated, "nop"),
+            &workload,
+            &config,
+            None,
+            &mut boots,
+        );
+        let record = &result.record;
+        assert_eq!(record.outcome, Outcome::Recovered, "{}", record.detail);
+        assert!(
+            record
+                .detail
+                .contains("then ran as golden after the restart"),
+            "{}",
+            record.detail
+        );
+        assert!(held.is_some());
+    }
+
+    #[test]
     fn engine_types_on_a_kernel_without_the_engine_are_infra_errors() {
         let config = fake_config("engine");
         let mut boots = 0;
         let (result, _) = run_one(
-            &crash_trial(Mode::Isolated, "nop"),
+            &crash_trial(Mode::Isolated, "text"),
             &workload(),
             &config,
             None,
@@ -1059,6 +1321,63 @@ done
         let abilities = crate::inject::preflight(&config.qemu, &config.kernel, "").unwrap();
         assert_eq!(abilities.bundled, ["crashtest", "rtc"]);
         assert!(!abilities.has_engine);
+    }
+
+    #[test]
+    fn answers_start_after_the_echo_even_when_a_log_line_redraws_the_prompt() {
+        let config = fake_config("redraw");
+        let mut boot = Boot::start(&config).unwrap();
+        let answer = boot.command("late-log", Duration::from_secs(5)).unwrap();
+        assert_eq!(workload::clean_answer(&answer), "the answer", "{answer:?}");
+        assert!(answer.contains("a log line of the command"));
+        let started = Instant::now();
+        let answer = boot.command("quiet", Duration::from_secs(5)).unwrap();
+        assert_eq!(workload::clean_answer(&answer), "");
+        assert!(started.elapsed() < Duration::from_secs(2));
+        let answer = boot.command("stale-log", Duration::from_secs(5)).unwrap();
+        assert_eq!(answer, "the stale answer\n", "{answer:?}");
+        assert!(
+            boot.command("uptime", Duration::from_secs(5))
+                .unwrap()
+                .starts_with("up 1.000 s")
+        );
+        boot.kill();
+    }
+
+    #[test]
+    fn echoes_may_miss_one_character() {
+        assert_eq!(
+            echo_patterns("ext"),
+            ["ext\n", "xt\n", "et\n", "ex\n"].map(String::from)
+        );
+        assert_eq!(echo_patterns("aa"), ["aa\n", "a\n"].map(String::from));
+        assert_eq!(echo_patterns("x"), ["x\n"].map(String::from));
+    }
+
+    #[test]
+    fn a_held_boot_only_serves_trials_of_its_extension() {
+        let trial = |extension: &str, mode| TrialSpec {
+            extension: extension.into(),
+            ..crash_trial(mode, "panic")
+        };
+        let trials = [
+            trial("e1000", Mode::Native),
+            trial("e1000", Mode::Isolated),
+            trial("e1000", Mode::Isolated),
+            trial("httpd", Mode::Native),
+            trial("httpd", Mode::Isolated),
+        ];
+        let mut queues = TrialQueues::new(&trials);
+        assert_eq!(queues.next(None), Some(0), "natives first without a boot");
+        assert_eq!(
+            queues.next(Some("httpd")),
+            Some(4),
+            "the held boot's extension"
+        );
+        assert_eq!(queues.next(Some("httpd")), Some(3), "then natives");
+        assert_eq!(queues.next(Some("httpd")), Some(1), "then any isolated");
+        assert_eq!(queues.next(Some("e1000")), Some(2));
+        assert_eq!(queues.next(None), None);
     }
 
     #[test]
@@ -1098,7 +1417,16 @@ done
     fn http_responses_split_into_status_and_body() {
         assert_eq!(
             split_http_response(b"HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nhi").unwrap(),
-            "HTTP/1.0 200 OK\n\nhi"
+            "HTTP/1.0 200 OK\nbody 2 bytes, fnv1a 0x08ba5f07b55ec3da\n\nhi"
+        );
+        // Binary bodies: the summary is over the raw bytes.
+        let mut big = b"HTTP/1.1 200 OK\r\n\r\n".to_vec();
+        big.extend((0..65_536u32).map(|i| (i % 251) as u8));
+        let answer = split_http_response(&big).unwrap();
+        assert!(
+            answer.starts_with("HTTP/1.1 200 OK\nbody 65536 bytes, fnv1a 0x7df71ef445707abc\n\n"),
+            "{}",
+            &answer[..80]
         );
         assert!(split_http_response(b"garbage").is_err());
         assert!(split_http_response(b"SSH-2.0\r\n\r\n").is_err());
@@ -1117,7 +1445,10 @@ done
             request
         });
         let answer = http_get(port, "/index.html", Duration::from_secs(5)).unwrap();
-        assert_eq!(answer, "HTTP/1.0 200 OK\n\nhello");
+        assert_eq!(
+            answer,
+            "HTTP/1.0 200 OK\nbody 5 bytes, fnv1a 0xa430d84680aabd0b\n\nhello"
+        );
         assert!(
             server
                 .join()

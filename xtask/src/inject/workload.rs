@@ -83,8 +83,12 @@ pub enum Step {
 pub struct Workload {
     /// The file it came from.
     pub path: PathBuf,
-    /// Per-step timeout (`timeout SECS`; default 20 s).
+    /// The longest per-step timeout (`timeout SECS`; default 20 s): how
+    /// long the runner waits for the extension to come back after a fault.
     pub timeout: Duration,
+    /// Each step's timeout (`timeout SECS` applies to the steps after it),
+    /// one per entry of `steps`.
+    pub step_timeouts: Vec<Duration>,
     /// Extensions loaded (isolated, in both modes) before the one under test.
     pub with: Vec<String>,
     /// TCP forwards (card, guest port) the runner gives host ports.
@@ -107,6 +111,7 @@ impl Workload {
         let mut workload = Workload {
             path: path.to_path_buf(),
             timeout: DEFAULT_STEP_TIMEOUT,
+            step_timeouts: Vec::new(),
             with: Vec::new(),
             forwards: Vec::new(),
             pending: None,
@@ -115,6 +120,8 @@ impl Workload {
         };
         let mut have_answer = false;
         let mut names: Vec<String> = Vec::new();
+        let mut step_timeout = DEFAULT_STEP_TIMEOUT;
+        let mut longest: Option<Duration> = None;
         for (index, raw) in text.lines().enumerate() {
             let number = index + 1;
             let fail = |why: String| format!("{}:{number}: {why}", path.display());
@@ -159,9 +166,7 @@ impl Workload {
             let step = match directive {
                 "timeout" => {
                     match rest.parse::<u64>() {
-                        Ok(seconds) if seconds > 0 => {
-                            workload.timeout = Duration::from_secs(seconds)
-                        }
+                        Ok(seconds) if seconds > 0 => step_timeout = Duration::from_secs(seconds),
                         _ => {
                             return Err(fail(format!(
                                 "timeout {rest:?} is not a positive number of seconds"
@@ -277,7 +282,10 @@ impl Workload {
                 }
             };
             workload.steps.push((number, step));
+            workload.step_timeouts.push(step_timeout);
+            longest = longest.max(Some(step_timeout));
         }
+        workload.timeout = longest.unwrap_or(step_timeout);
         if workload.pending.is_none()
             && !workload.steps.iter().any(|(_, s)| {
                 matches!(
@@ -299,7 +307,8 @@ impl Workload {
         let candidates = candidate_paths(root, name);
         for path in &candidates {
             if let Ok(text) = std::fs::read_to_string(path) {
-                return Workload::parse(path, &text);
+                // Named relative to the repository in messages and records.
+                return Workload::parse(path.strip_prefix(root).unwrap_or(path), &text);
             }
         }
         Err(format!(
@@ -419,8 +428,7 @@ pub fn execute(
     let mut run = WorkloadRun::default();
     let mut answer = String::new();
     let mut skipping = false;
-    let timeout = workload.timeout;
-    for (line, step) in &workload.steps {
+    for ((line, step), &timeout) in workload.steps.iter().zip(&workload.step_timeouts) {
         let fail = |why: String| format!("{}:{line}: {why}", workload.path.display());
         let result: Result<(), String> = match step {
             Step::Run {
@@ -639,6 +647,20 @@ expect up
             }
         );
         assert_eq!(w.steps[5].1, Step::WaitFor("dhcp: bound".into()));
+        assert!(w.step_timeouts.iter().all(|t| *t == Duration::from_secs(7)));
+    }
+
+    #[test]
+    fn a_timeout_applies_to_the_steps_after_it() {
+        let w = parse("run a\ntimeout 5\nrun b\nexpect x\ntimeout 40\nrun c\ntimeout 2\nrun d\n")
+            .unwrap();
+        let seconds: Vec<u64> = w.step_timeouts.iter().map(|t| t.as_secs()).collect();
+        assert_eq!(seconds, [20, 5, 5, 40, 2]);
+        assert_eq!(w.timeout, Duration::from_secs(40), "the longest");
+        assert_eq!(
+            parse("timeout 3\nrun a\n").unwrap().timeout,
+            Duration::from_secs(3)
+        );
     }
 
     #[test]
@@ -835,12 +857,20 @@ expect up
         let root = crate::root();
         for name in ["crashtest", "rtc", "template", "e1000", "pcnet", "httpd"] {
             let workload = Workload::load(&root, name).unwrap_or_else(|e| panic!("{e}"));
-            let pending = workload.pending.is_some();
+            assert_eq!(workload.pending, None, "{name}");
+            let next_to_the_crate = workload.path.starts_with("extensions");
             assert_eq!(
-                pending,
-                ["e1000", "pcnet", "httpd"].contains(&name),
-                "{name}"
+                next_to_the_crate,
+                !["rtc", "template"].contains(&name),
+                "{name}: {}",
+                workload.path.display()
             );
+        }
+        let httpd = Workload::load(&root, "httpd").unwrap();
+        assert_eq!(httpd.with, ["e1000"]);
+        assert_eq!(httpd.forwards, [(0, 80)]);
+        for name in ["e1000", "pcnet"] {
+            assert!(Workload::load(&root, name).unwrap().echo_server, "{name}");
         }
         assert!(
             Workload::load(&root, "no-such-extension")

@@ -1,5 +1,6 @@
 //! The shell's `ext` command: list, load, unload, restart, crash, faults
-//! and policy of extensions.
+//! and policy of extensions, and `ext call`, a workload for fault-injection
+//! campaigns that calls crashtest's own operations.
 //!
 //! Invariant: every bad argument prints one line saying what was expected;
 //! nothing here can stop the kernel except `ext crash` on a native
@@ -10,7 +11,16 @@ use crate::println;
 use extension_abi::CrashKind;
 
 /// Usage text of `ext`.
-pub const USAGE: &str = "ext list | load NAME [native|isolated] | unload NAME | restart NAME | crash NAME KIND | faults [NAME] | policy NAME POLICY";
+pub const USAGE: &str = "ext list | load NAME [native|isolated] | unload NAME | restart NAME | crash NAME KIND | faults [NAME] | policy NAME POLICY | call crashtest checksum SEED ROUNDS CALLS | call crashtest increment";
+
+/// Usage of `ext call` (the operations it knows).
+const CALL_USAGE: &str =
+    "ext call crashtest checksum SEED ROUNDS CALLS | ext call crashtest increment";
+
+/// Most rounds of one `ext call crashtest checksum` call.
+const MAX_CHECKSUM_ROUNDS: u64 = 1_000_000;
+/// Most calls of one `ext call crashtest checksum`.
+const MAX_CHECKSUM_CALLS: u64 = 100_000;
 
 fn slot_of(name: &str) -> Option<super::Slot> {
     let slot = super::find(name);
@@ -51,6 +61,7 @@ pub fn run(arguments: &[&str]) {
             }
         }
         ["crash", name, kind] => crash(name, kind),
+        ["call", rest @ ..] => call(rest),
         ["faults"] => {
             for summary in super::list() {
                 faults(summary.slot, &summary.name);
@@ -135,6 +146,106 @@ fn crash(name: &str, kind: &str) {
             }
         }
         Err(error) => println!("ext: {error}"),
+    }
+}
+
+/// A decimal or `0x` hexadecimal number.
+fn number(text: &str) -> Option<u64> {
+    match text.strip_prefix("0x") {
+        Some(hex) => u64::from_str_radix(hex, 16).ok(),
+        None => text.parse().ok(),
+    }
+}
+
+/// How long `ext call` waits for the extension's answers.
+const CALL_DEADLINE_MS: u64 = 10_000;
+
+/// `ext call crashtest ...`: crashtest's `checksum` operation called CALLS
+/// times (each answer compared with the kernel's own
+/// `extension_abi::checksum`), or its `increment` operation once, from a
+/// thread of their own. Without an answer within [`CALL_DEADLINE_MS`] the
+/// instance is failed as hung and recovered. The answers are the contract
+/// of the campaign runner's crashtest workload
+/// (`docs/fault-injection-campaigns.md`).
+fn call(arguments: &[&str]) {
+    use super::interface::{crashtest, transport};
+    let parsed = match arguments {
+        ["crashtest", "checksum", seed, rounds, calls] => {
+            match (number(seed), number(rounds), number(calls)) {
+                (Some(seed), Some(rounds), Some(calls))
+                    if rounds <= MAX_CHECKSUM_ROUNDS
+                        && (1..=MAX_CHECKSUM_CALLS).contains(&calls) =>
+                {
+                    Some(Some((seed, rounds, calls)))
+                }
+                _ => {
+                    println!(
+                        "ext: call crashtest checksum SEED ROUNDS CALLS expects numbers, ROUNDS at most {MAX_CHECKSUM_ROUNDS}, CALLS from 1 to {MAX_CHECKSUM_CALLS}"
+                    );
+                    return;
+                }
+            }
+        }
+        ["crashtest", "increment"] => Some(None),
+        [name, ..] if *name != "crashtest" => {
+            println!("ext: `ext call` knows crashtest's operations only: {CALL_USAGE}");
+            return;
+        }
+        _ => None,
+    };
+    let Some(checksum) = parsed else {
+        println!("ext: usage: {CALL_USAGE}");
+        return;
+    };
+    let Some(slot) = slot_of("crashtest") else {
+        return;
+    };
+    let generation = super::SLOTS[slot]
+        .generation
+        .load(core::sync::atomic::Ordering::Acquire);
+    let answer = super::inject::with_deadline(CALL_DEADLINE_MS, move || {
+        let mut transport = transport(slot, generation, super::State::Running);
+        match checksum {
+            None => match crashtest::increment(&mut transport) {
+                Ok(counter) => alloc::format!("crashtest: counter={counter}"),
+                Err(error) => alloc::format!("crashtest: call failed: {error}"),
+            },
+            Some((seed, rounds, calls)) => {
+                let expected = extension_abi::checksum(seed, rounds);
+                for call in 0..calls {
+                    match crashtest::checksum(&mut transport, seed, rounds) {
+                        Ok(value) if value == expected => {}
+                        Ok(value) => {
+                            return alloc::format!(
+                                "crashtest: checksum mismatch at call {call}: {value:#x} != {expected:#x}"
+                            );
+                        }
+                        Err(error) => return alloc::format!("crashtest: call failed: {error}"),
+                    }
+                }
+                alloc::format!(
+                    "crashtest: checksum seed={seed} rounds={rounds} calls={calls} value={expected:#x}"
+                )
+            }
+        }
+    });
+    match answer {
+        Some(line) => println!("{line}"),
+        None => {
+            // Hung in a loop that keeps calling the kernel (which resets the
+            // watchdog at each crossing): the instance is failed as hung, so
+            // recovery unwinds the caller at its next return from the
+            // kernel and restarts the extension.
+            let state = super::inject::fail_as_hung(slot, generation);
+            println!(
+                "crashtest: call failed: no answer within {} s; failed as hung, now {} as generation {}",
+                CALL_DEADLINE_MS / 1000,
+                state.name(),
+                super::SLOTS[slot]
+                    .generation
+                    .load(core::sync::atomic::Ordering::Acquire)
+            );
+        }
     }
 }
 

@@ -34,6 +34,9 @@ mod hostile {
 const RECOVERY_TIMEOUT_MS: u64 = 5_000;
 /// Rounds of the checksum workload per call.
 const CHECKSUM_ROUNDS: u64 = 1_000;
+/// How long the workload of a mutated crashtest may take (it takes a few
+/// milliseconds) before the instance is failed as hung.
+const WORKLOAD_DEADLINE_MS: u64 = 5_000;
 
 fn generation(slot: Slot) -> u32 {
     SLOTS[slot].generation.load(Ordering::Acquire)
@@ -263,6 +266,24 @@ kernel_test!(activation_is_recorded_and_clear_takes_unexecuted_patches_back {
     reset(slot)
 });
 
+kernel_test!(a_new_injection_forgets_the_patch_records_of_earlier_instances {
+    let slot = running("crashtest")?;
+    let executed = patch_at_function(slot, "9interface8dispatch", |old| old.to_vec())?;
+    inject::arm_patches(slot, generation(slot), vec![executed]).map_err(|e| format!("arming: {e}"))?;
+    workload(slot, 11)?;
+    inject::clear(slot);
+    ensure!(inject::status(slot).patches.len() == 1, "the executed patch is not recorded after clear");
+    nim::restart(slot).map_err(|e| format!("restart: {e}"))?;
+    ensure!(inject::status(slot).patches.len() == 1, "a restart dropped the old instance's records");
+    // A fail point armed in the new instance starts a new record: the
+    // status no longer speaks of the old instance's patches.
+    inject::arm_fail_point(slot, FailPoint::Allocation, fault_injection::Knobs::default(), 1);
+    let status = inject::status(slot);
+    ensure!(status.patches.is_empty(), "old patch records reported with a new fail point: {:?}", status.patches);
+    ensure!(status.fail_points == [(FailPoint::Allocation, 0)], "fail points {:?}", status.fail_points);
+    reset(slot)
+});
+
 kernel_test!(an_unplanted_breakpoint_in_an_isolated_extension_is_its_fault {
     let slot = running("crashtest")?;
     let failed = generation(slot);
@@ -314,14 +335,24 @@ kernel_test!(a_restart_or_a_recovery_gives_pristine_text {
 
 kernel_test!(armed_mutations_under_the_workload_never_crash_the_kernel {
     let seeds = 1..=10u64;
-    let (mut activated, mut armed, mut failed_trials) = (0, 0, 0);
+    let (mut activated, mut armed, mut failed_trials, mut hung_trials) = (0, 0, 0, 0);
     for seed in seeds {
         let slot = running("crashtest")?;
         let before = generation(slot);
         let (planned, patches) = inject::plan(slot, &spec(&format!("crashtest all seed={seed} count=15"))?).map_err(|e| e.to_string())?;
         let count = inject::arm_patches(slot, planned, patches).map_err(|e| e.to_string())?.len();
         armed += count;
-        let outcome = workload(slot, seed);
+        // A mutation may leave crashtest looping while it keeps calling the
+        // kernel (the watchdog counts from the last crossing): past the
+        // deadline the instance is failed as hung, as `ext call` does.
+        let outcome = match inject::with_deadline(WORKLOAD_DEADLINE_MS, move || workload(slot, seed)) {
+            Some(outcome) => outcome,
+            None => {
+                hung_trials += 1;
+                let state = inject::fail_as_hung(slot, generation(slot));
+                Err(format!("no answer within {WORKLOAD_DEADLINE_MS} ms: failed as hung, {}", state.name()))
+            }
+        };
         let ran = inject::status(slot).patches.iter().filter(|(_, yes)| *yes).count();
         activated += ran;
         // Wait out a failure; the kernel must get here whatever happened.
@@ -342,7 +373,7 @@ kernel_test!(armed_mutations_under_the_workload_never_crash_the_kernel {
         reset(slot)?;
         workload(slot, seed).map_err(|e| format!("seed {seed}: after the restart: {e}"))?;
     }
-    println!("ktest: {activated} of {armed} patches activated; {failed_trials} trials recovered");
+    println!("ktest: {activated} of {armed} patches activated; {failed_trials} trials recovered ({hung_trials} failed as hung)");
     ensure!(activated > 0, "the workload ran none of {armed} patches");
     Ok(())
 });

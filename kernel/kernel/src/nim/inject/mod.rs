@@ -205,16 +205,7 @@ pub fn arm_patches(
                 SLOTS[slot].state(),
             ));
         }
-        let stale = injection.patches.armed_count(generation);
-        let total = injection
-            .patches
-            .patches()
-            .iter()
-            .filter(|patch| !patch.activated)
-            .count();
-        // Armed patches of dead instances are dropped with their records.
-        ARMED_PATCHES.fetch_sub(total - stale, Ordering::AcqRel);
-        injection.patches.forget_other_generations(generation);
+        forget_other_instances(injection, generation);
         let mut armed = Vec::new();
         for (patch, memory) in located {
             let first = memory.bytes[0];
@@ -265,10 +256,28 @@ pub fn on_breakpoint(frame: &mut TrapFrame) -> bool {
     true
 }
 
+/// Drops the patch records of every instance of the extension but
+/// `generation` (a new injection starts a new record: `inject status`
+/// then speaks of it alone); their armed patches went with their text.
+fn forget_other_instances(injection: &mut Injection, generation: u32) {
+    let kept = injection.patches.armed_count(generation);
+    let armed = injection
+        .patches
+        .patches()
+        .iter()
+        .filter(|patch| !patch.activated)
+        .count();
+    ARMED_PATCHES.fetch_sub(armed - kept, Ordering::AcqRel);
+    injection.patches.forget_other_generations(generation);
+}
+
 /// Arms fail point `kind` for `slot` with `knobs` (random numbers from
-/// `seed`), replacing one already armed.
+/// `seed`), replacing one already armed. Patch records of earlier
+/// instances of the extension are dropped (as when patches are armed).
 pub fn arm_fail_point(slot: Slot, kind: FailPoint, knobs: Knobs, seed: u64) {
+    let generation = SLOTS[slot].generation.load(Ordering::Acquire);
     let start_timer = with_injection(slot, |injection| {
+        forget_other_instances(injection, generation);
         injection.fail_points.retain(|armed| armed.kind != kind);
         injection.fail_points.push(ArmedFailPoint {
             kind,
@@ -459,4 +468,53 @@ fn spurious_tick(slot: Slot) {
     if ARMED_FAIL_POINTS[slot].load(Ordering::Acquire) & FailPoint::SpuriousInterrupt.bit() != 0 {
         schedule_spurious_interrupt(slot);
     }
+}
+
+// ---------------------------------------------------------------------------
+// Calls that never return.
+// ---------------------------------------------------------------------------
+
+/// Runs `body` on a kernel thread of its own and waits up to `deadline_ms`
+/// for its result (`None`: no result in time, or no thread). An extension
+/// that never returns from a call (a loop that keeps calling kernel
+/// services never trips the watchdog) holds that thread, not the shell.
+pub fn with_deadline<T: Send + 'static>(
+    deadline_ms: u64,
+    body: impl FnOnce() -> T + Send + 'static,
+) -> Option<T> {
+    use alloc::sync::Arc;
+    let result: Arc<crate::sched::sync::IrqSpinlock<Option<T>>> =
+        Arc::new(crate::sched::sync::IrqSpinlock::new(None));
+    let slot = Arc::clone(&result);
+    let handle = crate::sched::spawn("deadline-call", move || {
+        let value = body();
+        *slot.lock() = Some(value);
+        0
+    })
+    .ok()?;
+    let deadline = crate::time::uptime_us() + deadline_ms * 1000;
+    loop {
+        if let Some(value) = result.lock().take() {
+            let _ = handle.join();
+            return Some(value);
+        }
+        if crate::time::uptime_us() >= deadline || crate::sched::sleep_ms(1).is_err() {
+            return None;
+        }
+    }
+}
+
+/// Fails instance `generation` of `slot` as hung (a call into it did not
+/// return in time) and waits up to 5 s for its recovery; returns the
+/// extension's state then. Recovery unwinds the threads inside the
+/// instance (one in a kernel service at its return), like any fault.
+pub fn fail_as_hung(slot: Slot, generation: u32) -> State {
+    super::fault::extension_failed_in_service(
+        slot,
+        generation,
+        restart_policy::FaultKind::HangInterruptsEnabled,
+        0,
+        None,
+    );
+    super::recovery::wait_for_recovery(slot, generation, 5000)
 }
