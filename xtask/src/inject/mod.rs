@@ -178,7 +178,17 @@ pub fn check_abilities(
 /// (sites and bytes) and the outcome. The build is reported separately.
 pub fn reproduction_differences(original: &TrialRecord, again: &TrialRecord) -> Vec<String> {
     let mut out = Vec::new();
-    if original.faults != again.faults {
+    let stable = |faults: &[record::FaultRecord]| -> Vec<record::FaultRecord> {
+        faults
+            .iter()
+            .map(|fault| {
+                let mut fault = fault.clone();
+                fault.site = fault.site.as_deref().map(stable_site);
+                fault
+            })
+            .collect()
+    };
+    if stable(&original.faults) != stable(&again.faults) {
         out.push(format!(
             "faults differ: {} then {}",
             describe_faults(&original.faults),
@@ -193,6 +203,21 @@ pub fn reproduction_differences(original: &TrialRecord, again: &TrialRecord) -> 
         ));
     }
     out
+}
+
+/// A site without the hash LLVM appends to local symbols (`.llvm.DIGITS`),
+/// which changes between builds of the same code.
+pub fn stable_site(site: &str) -> String {
+    match site.find(".llvm.") {
+        Some(at) => {
+            let rest = &site[at + ".llvm.".len()..];
+            let digits = rest
+                .find(|c: char| !c.is_ascii_digit())
+                .unwrap_or(rest.len());
+            format!("{}{}", &site[..at], &rest[digits..])
+        }
+        None => site.to_string(),
+    }
 }
 
 fn describe_faults(faults: &[record::FaultRecord]) -> String {
@@ -1007,6 +1032,16 @@ mod tests {
             trials_to_reproduce(&records[1..3])[0].spec.fault.name,
             "pointer"
         );
+    }
+
+    #[test]
+    fn llvm_local_symbol_hashes_do_not_count_as_different_sites() {
+        assert_eq!(
+            stable_site("_ZN5pcnet8Hardware10initialize17h242cE.llvm.7949868397813432725+0x95"),
+            "_ZN5pcnet8Hardware10initialize17h242cE+0x95"
+        );
+        assert_eq!(stable_site("plain+0x1"), "plain+0x1");
+        assert_eq!(stable_site("f.llvm.12"), "f");
     }
 
     #[test]
