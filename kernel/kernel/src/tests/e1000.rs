@@ -13,6 +13,7 @@
 //! Like the other NIM tests, each leaves `e1000` running isolated (its
 //! generation may have grown), its device stopped as at boot.
 
+use super::{RECOVERY_TIMEOUT_MS, generation};
 use crate::memory::{frames, heap};
 use crate::nim::interface::{self, kernel as wrappers};
 use crate::nim::recovery::wait_for_recovery;
@@ -49,18 +50,12 @@ const INTERRUPT_LINE: usize = 11;
 const OBJECTS_HELD: usize = 8;
 /// Longest wait for an ARP reply.
 const REPLY_TIMEOUT_MS: u64 = 2_000;
-/// Longest wait for a recovery.
-const RECOVERY_TIMEOUT_MS: u64 = 5_000;
 /// The poll budget the tests use.
 const POLL_BUDGET: u16 = 16;
 /// Ethertype of ARP.
 const ETHERTYPE_ARP: [u8; 2] = [0x08, 0x06];
 /// Bytes of an ARP request over Ethernet (before the device pads it).
 const ARP_FRAME_BYTES: usize = 42;
-
-fn generation(slot: Slot) -> u32 {
-    SLOTS[slot].generation.load(Ordering::Acquire)
-}
 
 fn objects_of(slot: Slot) -> usize {
     nim::list()
@@ -345,26 +340,7 @@ fn exercise(nic: &Nic) -> Result<u64, String> {
 /// Loads `e1000` in `mode` (unloading an instance of the other mode, or
 /// waiting for a recovery under way) and returns its slot.
 fn running(mode: Mode) -> Result<Slot, String> {
-    if let Some(slot) = nim::find(EXTENSION) {
-        let deadline = time::ticks() + time::ms_to_ticks(RECOVERY_TIMEOUT_MS);
-        while matches!(
-            SLOTS[slot].state(),
-            State::Failed | State::Recovering | State::Loading
-        ) && time::ticks() < deadline
-        {
-            sched::sleep_ms(1).map_err(|e| format!("sleep: {e}"))?;
-        }
-        let isolated = mode == Mode::Isolated;
-        match SLOTS[slot].state() {
-            State::Running if SLOTS[slot].is_isolated() == isolated => return Ok(slot),
-            State::Running => {
-                nim::unload(slot).map_err(|e| format!("unloading {EXTENSION}: {e}"))?
-            }
-            State::Stopped | State::Empty => {}
-            other => return Err(format!("{EXTENSION} stuck in state {}", other.name())),
-        }
-    }
-    nim::load(EXTENSION, mode).map_err(|e| format!("loading {EXTENSION} {}: {e}", mode.name()))
+    super::running_in(EXTENSION, mode)
 }
 
 /// Unloads the instance in `slot`; checks its objects and device are gone.

@@ -7,6 +7,7 @@
 //! (generations may have grown) and restores the restart policies it
 //! changes. Slots are looked up by name, never assumed.
 
+use super::{RECOVERY_TIMEOUT_MS, generation};
 use crate::memory::{frames, heap};
 use crate::nim::recovery::wait_for_recovery;
 use crate::nim::{self, Mode, SLOTS, Slot, State};
@@ -15,44 +16,20 @@ use alloc::format;
 use alloc::string::{String, ToString};
 use alloc::sync::Arc;
 use alloc::vec::Vec;
-use core::sync::atomic::Ordering;
 use device_table::{Device, DeviceError, DeviceId};
 use extension_abi::{CrashKind, Status, operation};
 use restart_policy::RestartPolicy;
 
-/// Longest wait for a recovery (it takes a few ms under TCG).
-const RECOVERY_TIMEOUT_MS: u64 = 5_000;
+/// The slot of bundled extension `name`, running isolated (see
+/// [`super::running_in`]).
+fn running(name: &str) -> Result<Slot, String> {
+    super::running_in(name, Mode::Isolated)
+}
+
 /// `rtc`'s control request: seconds since the Unix epoch.
 const RTC_UNIX_SECONDS: u32 = 1;
 /// Length of `rtc0`'s text, `YYYY-MM-DD HH:MM:SS\n`.
 const RTC_TEXT_LEN: usize = 20;
-
-fn generation(slot: Slot) -> u32 {
-    SLOTS[slot].generation.load(Ordering::Acquire)
-}
-
-/// The slot of bundled extension `name`, running isolated: waits for a
-/// recovery under way, and loads it (isolated) if it is not loaded, was
-/// stopped or runs native.
-fn running(name: &str) -> Result<Slot, String> {
-    if let Some(slot) = nim::find(name) {
-        let deadline = time::ticks() + time::ms_to_ticks(RECOVERY_TIMEOUT_MS);
-        while matches!(
-            SLOTS[slot].state(),
-            State::Failed | State::Recovering | State::Loading
-        ) && time::ticks() < deadline
-        {
-            sched::sleep_ms(1).map_err(|e| format!("sleep: {e}"))?;
-        }
-        match SLOTS[slot].state() {
-            State::Running if SLOTS[slot].is_isolated() => return Ok(slot),
-            State::Running => nim::unload(slot).map_err(|e| format!("unloading {name}: {e}"))?,
-            State::Stopped | State::Empty => {}
-            other => return Err(format!("{name} stuck in state {}", other.name())),
-        }
-    }
-    nim::load(name, Mode::Isolated).map_err(|e| format!("loading {name} isolated: {e}"))
-}
 
 /// The restart policy of `slot`; set back to it when dropped (also when
 /// the test fails early).

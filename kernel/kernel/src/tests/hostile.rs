@@ -21,6 +21,7 @@
 //! group the kernel is alive, hostile runs again, crashtest still answers,
 //! and no frame, heap byte or pending timer leaked.
 
+use super::{RECOVERY_TIMEOUT_MS, generation};
 use crate::memory::paging::{self, EXTENSION_REGION_SIZE, PageRights};
 use crate::memory::{frames, heap};
 use crate::nim::recovery::wait_for_recovery;
@@ -37,14 +38,18 @@ use extension_abi::interfaces::kernel::{BarKind, OperationInfo, SERVICES};
 use extension_abi::layout::{Fill, Layout};
 use extension_abi::{CallError, MAX_MESSAGE_BYTES, Status, crashtest_operation, operation};
 
+/// The slot of bundled extension `name`, running isolated (see
+/// [`super::running_in`]).
+fn running(name: &str) -> Result<Slot, String> {
+    super::running_in(name, Mode::Isolated)
+}
+
 /// The generated wrappers of `hostile.idl`, kernel side.
 #[allow(dead_code)]
 mod wrappers {
     include!("../../../../wrappers/generated/hostile_kernel_side.rs");
 }
 
-/// Longest wait for a recovery (a few ms under TCG).
-const RECOVERY_TIMEOUT_MS: u64 = 5_000;
 /// Short names for the message checks, for the tables below.
 const OUTSIDE: Failure = Failure::MessageOutsideRegion;
 const UNMAPPED: Failure = Failure::MessageNotMapped;
@@ -72,32 +77,6 @@ const KINDS: [&str; 11] = [
 // ---------------------------------------------------------------------------
 // The extensions under test.
 // ---------------------------------------------------------------------------
-
-fn generation(slot: Slot) -> u32 {
-    SLOTS[slot].generation.load(Ordering::Acquire)
-}
-
-/// The slot of bundled extension `name`, running isolated (waiting for a
-/// recovery, or loading it, if needed).
-fn running(name: &str) -> Result<Slot, String> {
-    if let Some(slot) = nim::find(name) {
-        let deadline = time::ticks() + time::ms_to_ticks(RECOVERY_TIMEOUT_MS);
-        while matches!(
-            SLOTS[slot].state(),
-            State::Failed | State::Recovering | State::Loading
-        ) && time::ticks() < deadline
-        {
-            sched::sleep_ms(1).map_err(|e| format!("sleep: {e}"))?;
-        }
-        match SLOTS[slot].state() {
-            State::Running if SLOTS[slot].is_isolated() => return Ok(slot),
-            State::Running => nim::unload(slot).map_err(|e| format!("unloading {name}: {e}"))?,
-            State::Stopped | State::Empty => {}
-            other => return Err(format!("{name} stuck in state {}", other.name())),
-        }
-    }
-    nim::load(name, Mode::Isolated).map_err(|e| format!("loading {name}: {e}"))
-}
 
 /// Waits until the recovery thread is idle (it may still be dropping its
 /// temporaries when the new instance already runs).

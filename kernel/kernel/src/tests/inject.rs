@@ -9,6 +9,7 @@
 //! Every test leaves the extensions as it found them: running isolated,
 //! holding no objects, nothing injected (generations may have grown).
 
+use super::{RECOVERY_TIMEOUT_MS, generation};
 use crate::nim::inject::{self, FailPoint};
 use crate::nim::interface::crashtest;
 use crate::nim::recovery::wait_for_recovery;
@@ -30,42 +31,17 @@ mod hostile {
     include!("../../../../wrappers/generated/hostile_kernel_side.rs");
 }
 
-/// Longest wait for a recovery (a few ms under TCG).
-const RECOVERY_TIMEOUT_MS: u64 = 5_000;
 /// Rounds of the checksum workload per call.
 const CHECKSUM_ROUNDS: u64 = 1_000;
 /// How long the workload of a mutated crashtest may take (it takes a few
 /// milliseconds) before the instance is failed as hung.
 const WORKLOAD_DEADLINE_MS: u64 = 5_000;
 
-fn generation(slot: Slot) -> u32 {
-    SLOTS[slot].generation.load(Ordering::Acquire)
-}
-
 /// The slot of bundled extension `name`, running isolated with the
 /// `always` restart policy (waiting for a recovery, or loading it, if
 /// needed).
 fn running(name: &str) -> Result<Slot, String> {
-    if let Some(slot) = nim::find(name) {
-        let deadline = time::ticks() + time::ms_to_ticks(RECOVERY_TIMEOUT_MS);
-        while matches!(
-            SLOTS[slot].state(),
-            State::Failed | State::Recovering | State::Loading
-        ) && time::ticks() < deadline
-        {
-            sched::sleep_ms(1).map_err(|e| format!("sleep: {e}"))?;
-        }
-        match SLOTS[slot].state() {
-            State::Running if SLOTS[slot].is_isolated() => {
-                nim::set_policy(slot, restart_policy::RestartPolicy::Always);
-                return Ok(slot);
-            }
-            State::Running => nim::unload(slot).map_err(|e| format!("unloading {name}: {e}"))?,
-            State::Stopped | State::Empty => {}
-            other => return Err(format!("{name} stuck in state {}", other.name())),
-        }
-    }
-    let slot = nim::load(name, Mode::Isolated).map_err(|e| format!("loading {name}: {e}"))?;
+    let slot = super::running_in(name, Mode::Isolated)?;
     nim::set_policy(slot, restart_policy::RestartPolicy::Always);
     Ok(slot)
 }

@@ -9,6 +9,7 @@
 //! changes, because the other tests run after it in the same boot. Slots
 //! are looked up by name ([`running`]), never assumed.
 
+use super::{RECOVERY_TIMEOUT_MS, generation};
 use crate::memory::paging::{self, PageRights};
 use crate::memory::{frames, heap};
 use crate::nim::recovery::wait_for_recovery;
@@ -21,40 +22,16 @@ use alloc::vec::Vec;
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use extension_abi::{CrashKind, Status, crashtest_operation as op, operation, service};
 
-/// Longest wait for a recovery (it takes a few ms under TCG).
-const RECOVERY_TIMEOUT_MS: u64 = 5_000;
+/// The slot of bundled extension `name`, running isolated (see
+/// [`super::running_in`]).
+fn running(name: &str) -> Result<Slot, String> {
+    super::running_in(name, Mode::Isolated)
+}
+
 /// Watchdog bound while the loop kinds run (the default is 250 ms).
 const TEST_WATCHDOG_MS: u64 = 50;
 /// The `template` extension's one operation (answers its call count).
 const TEMPLATE_COUNT: u64 = extension_abi::EXTENSION_SPECIFIC;
-
-fn generation(slot: Slot) -> u32 {
-    SLOTS[slot].generation.load(Ordering::Acquire)
-}
-
-/// The slot of the bundled extension `name`, running isolated. If an
-/// earlier test left it failed, recovering, stopped or native, this waits
-/// for the recovery or loads it again, so each test starts from the same
-/// state.
-fn running(name: &str) -> Result<Slot, String> {
-    if let Some(slot) = nim::find(name) {
-        let deadline = time::ticks() + time::ms_to_ticks(RECOVERY_TIMEOUT_MS);
-        while matches!(
-            SLOTS[slot].state(),
-            State::Failed | State::Recovering | State::Loading
-        ) && time::ticks() < deadline
-        {
-            sched::sleep_ms(1).map_err(|e| format!("sleep: {e}"))?;
-        }
-        match SLOTS[slot].state() {
-            State::Running if SLOTS[slot].is_isolated() => return Ok(slot),
-            State::Running => nim::unload(slot).map_err(|e| format!("unloading {name}: {e}"))?,
-            State::Stopped | State::Empty => {}
-            other => return Err(format!("{name} stuck in state {}", other.name())),
-        }
-    }
-    nim::load(name, Mode::Isolated).map_err(|e| format!("loading {name}: {e}"))
-}
 
 fn encode(arguments: &[u64]) -> Vec<u8> {
     arguments

@@ -11,6 +11,7 @@
 //! (its generation may have grown), its device stopped, and restores the
 //! restart policy it changes.
 
+use super::{RECOVERY_TIMEOUT_MS, generation};
 use crate::memory::{frames, heap};
 use crate::nim::interface::kernel as entries;
 use crate::nim::recovery::wait_for_recovery;
@@ -47,7 +48,6 @@ const NAME_SERVER: [u8; 4] = [10, 0, 2, 3];
 const OBJECTS: usize = 5;
 /// Longest wait for an ARP reply, and for a recovery.
 const REPLY_TIMEOUT_MS: u64 = 2_000;
-const RECOVERY_TIMEOUT_MS: u64 = 5_000;
 /// Frames per `network-poll`.
 const POLL_BUDGET: u16 = 16;
 /// ARP requests in the burst (one `network-transmit-batch`): more than a
@@ -60,10 +60,6 @@ const RING_LENGTH: usize = 32;
 /// Polls of an idle device timed for the cost of one.
 const IDLE_POLLS: u64 = 200;
 
-fn generation(slot: Slot) -> u32 {
-    SLOTS[slot].generation.load(Ordering::Acquire)
-}
-
 fn sleep_ms(milliseconds: u64) -> Result<(), String> {
     sched::sleep_ms(milliseconds).map_err(|e| format!("sleep: {e}"))
 }
@@ -71,25 +67,7 @@ fn sleep_ms(milliseconds: u64) -> Result<(), String> {
 /// `pcnet`'s slot, running in `mode`: waits for a recovery under way,
 /// unloads an instance of the other mode, loads it if needed.
 fn running(mode: Mode) -> Result<Slot, String> {
-    if let Some(slot) = nim::find(EXTENSION) {
-        let deadline = time::ticks() + time::ms_to_ticks(RECOVERY_TIMEOUT_MS);
-        while matches!(
-            SLOTS[slot].state(),
-            State::Failed | State::Recovering | State::Loading
-        ) && time::ticks() < deadline
-        {
-            sleep_ms(1)?;
-        }
-        match SLOTS[slot].state() {
-            State::Running if SLOTS[slot].is_isolated() == (mode == Mode::Isolated) => {
-                return Ok(slot);
-            }
-            State::Running => nim::unload(slot).map_err(|e| format!("unloading: {e}"))?,
-            State::Stopped | State::Empty => {}
-            other => return Err(format!("{EXTENSION} stuck in state {}", other.name())),
-        }
-    }
-    nim::load(EXTENSION, mode).map_err(|e| format!("loading {EXTENSION} {}: {e}", mode.name()))
+    super::running_in(EXTENSION, mode)
 }
 
 /// Leaves `pcnet` running isolated when dropped (also when a test fails
