@@ -281,27 +281,11 @@ pub fn run(s: &Scenario, env: &Env) -> Outcome {
     let deadline = start + s.timeout;
     let (result, transcript) = match &s.body {
         Body::Shell { cmdline, drive } => {
-            let cmd = Machine::new(&env.kernel)
+            let machine = Machine::new(&env.kernel)
                 .qemu(&env.qemu)
                 .cmdline(*cmdline)
-                .args(s.qemu_args.iter().copied())
-                .command(Serial::Piped);
-            match Session::spawn(cmd) {
-                Err(e) => (
-                    Err(Failure(format!(
-                        "could not start {}: {e}",
-                        env.qemu.display()
-                    ))),
-                    String::new(),
-                ),
-                Ok(mut session) => {
-                    session.set_deadline(deadline);
-                    session.set_timeout(s.timeout);
-                    let r = drive(&mut session);
-                    session.kill();
-                    (r, session.tail(40))
-                }
-            }
+                .args(s.qemu_args.iter().copied());
+            drive_machine(env, machine, s.timeout, deadline, 40, drive)
         }
         Body::PipedRun {
             input,
@@ -403,7 +387,7 @@ fn network_run(
         e1000_http: port,
         pcnet_http: port + 1,
     };
-    let cmd = Machine::new(&env.kernel)
+    let machine = Machine::new(&env.kernel)
         .qemu(&env.qemu)
         .with_network_cards(&[
             NetworkForward {
@@ -417,9 +401,24 @@ fn network_run(
                 guest_port: 80,
             },
         ])
-        .args(s.qemu_args.iter().copied())
-        .command(Serial::Piped);
-    match Session::spawn(cmd) {
+        .args(s.qemu_args.iter().copied());
+    drive_machine(env, machine, s.timeout, deadline, 60, |session| {
+        drive(session, &ports)
+    })
+}
+
+/// Boots `machine` (serial piped), lets `drive` talk to it under the
+/// scenario's timeout and deadline, kills QEMU, and returns the verdict with
+/// the last `tail_lines` lines of the console.
+fn drive_machine(
+    env: &Env,
+    machine: Machine,
+    timeout: Duration,
+    deadline: Instant,
+    tail_lines: usize,
+    drive: impl FnOnce(&mut Session) -> Verdict,
+) -> (Verdict, String) {
+    match Session::spawn(machine.command(Serial::Piped)) {
         Err(e) => (
             Err(Failure(format!(
                 "could not start {}: {e}",
@@ -429,10 +428,10 @@ fn network_run(
         ),
         Ok(mut session) => {
             session.set_deadline(deadline);
-            session.set_timeout(s.timeout);
-            let r = drive(&mut session, &ports);
+            session.set_timeout(timeout);
+            let verdict = drive(&mut session);
             session.kill();
-            (r, session.tail(60))
+            (verdict, session.tail(tail_lines))
         }
     }
 }

@@ -226,39 +226,30 @@ pub fn ping_replies(output: &str, host: &str) -> usize {
         .count()
 }
 
+/// The indented lines under interface `name` in `ifconfig`'s answer,
+/// trimmed.
+fn interface_lines<'a>(ifconfig: &'a str, name: &str) -> impl Iterator<Item = &'a str> {
+    let header = format!("{name}:");
+    ifconfig
+        .lines()
+        .skip_while(move |line| !line.starts_with(&header))
+        .skip(1)
+        .take_while(|line| line.starts_with(' '))
+        .map(str::trim)
+}
+
 /// The `inet ADDRESS/PREFIX` of interface `name` in `ifconfig`'s answer.
 pub fn interface_address(ifconfig: &str, name: &str) -> Option<String> {
-    let mut lines = ifconfig
-        .lines()
-        .skip_while(|line| !line.starts_with(&format!("{name}:")));
-    lines.next()?;
-    for line in lines {
-        if !line.starts_with(' ') {
-            break;
-        }
-        if let Some(rest) = line.trim().strip_prefix("inet ") {
-            let address = rest.split_whitespace().next()?;
-            return (address != "none").then(|| address.to_string());
-        }
-    }
-    None
+    let rest = interface_lines(ifconfig, name).find_map(|line| line.strip_prefix("inet "))?;
+    let address = rest.split_whitespace().next()?;
+    (address != "none").then(|| address.to_string())
 }
 
 /// The `driver NAME (MODE, generation G)` of interface `name`.
 pub fn interface_driver_generation(ifconfig: &str, name: &str) -> Option<u64> {
-    let mut lines = ifconfig
-        .lines()
-        .skip_while(|line| !line.starts_with(&format!("{name}:")));
-    lines.next()?;
-    for line in lines {
-        if !line.starts_with(' ') {
-            break;
-        }
-        if line.trim().starts_with("driver ") {
-            return number_after(line, "generation");
-        }
-    }
-    None
+    interface_lines(ifconfig, name)
+        .find(|line| line.starts_with("driver "))
+        .and_then(|line| number_after(line, "generation"))
 }
 
 /// An HTTP response as this host's client saw it.
